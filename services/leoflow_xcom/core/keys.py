@@ -1,0 +1,104 @@
+"""The Redis key layout, in one place.
+
+Every key of one DAG run carries the same hash tag, so a push (value plus index updates) is one
+atomic script in one hash slot and the layout works unchanged on Redis Cluster:
+
+    xcom:{<dag>:<run>}:v:<member>   string   the value: UTF-8 JSON exactly as pushed, with TTL
+    xcom:{<dag>:<run>}:i            zset     index, all scores 0: members in lexical order
+    xcom:{<dag>:<run>}:e            zset     index, score = expiry (Unix ms): prunes expired
+    xcom:{<dag>:<run>}:m            hash     member -> "size:pushed_ms:expires_ms";
+                                             "@run" -> run facts (JSON)
+
+    member = <task>:<map_index + 1, 10 digits>:<key>
+
+Ids are percent-encoded with no safe characters, so `:`, `{`, `}`, `/`, `%`, spaces and any
+unicode are escaped, the hash tag is always the intended one, and distinct ids never map to the
+same key. The fixed-width map index keeps lexical order equal to numeric order.
+
+Global keys (not per run): the layout version and the DAG policy registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Final
+from urllib.parse import quote, unquote
+
+LAYOUT_VERSION: Final = 1
+LAYOUT_KEY: Final = "xcom:layout"
+POLICIES_KEY: Final = "xcom:policies"
+POLICIES_REV_KEY: Final = "xcom:policies:rev"
+# Every key this service touches starts with this (ACL key patterns use it).
+KEY_PATTERN: Final = "xcom:*"
+RUN_INFO_FIELD: Final = "@run"  # cannot clash: members start with a percent-encoded task id
+
+_MAP_WIDTH = 10
+
+
+@functools.lru_cache(maxsize=8192)
+def escape(text: str) -> str:
+    return quote(text, safe="")
+
+
+def unescape(text: str) -> str:
+    return unquote(text)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunKeys:
+    tag: str
+    index: str
+    expiry: str
+    meta: str
+
+    def value(self, member: str) -> str:
+        return f"{self.tag}:v:{member}"
+
+
+@functools.lru_cache(maxsize=4096)
+def run_keys(dag_id: str, run_id: str) -> RunKeys:
+    tag = f"xcom:{{{escape(dag_id)}:{escape(run_id)}}}"
+    return RunKeys(tag=tag, index=f"{tag}:i", expiry=f"{tag}:e", meta=f"{tag}:m")
+
+
+def encode_map_index(map_index: int) -> str:
+    return f"{map_index + 1:0{_MAP_WIDTH}d}"
+
+
+def member(task_id: str, map_index: int, key: str) -> str:
+    return f"{escape(task_id)}:{encode_map_index(map_index)}:{escape(key)}"
+
+
+def parse_member(text: str) -> tuple[str, int, str]:
+    task, mapped, key = text.split(":")
+    return unescape(task), int(mapped) - 1, unescape(key)
+
+
+def task_prefix(task_id: str) -> str:
+    """Prefix of every member of one task (all map indexes)."""
+    return f"{escape(task_id)}:"
+
+
+def task_instance_prefix(task_id: str, map_index: int) -> str:
+    """Prefix of every member of one task instance."""
+    return f"{escape(task_id)}:{encode_map_index(map_index)}:"
+
+
+def key_suffix(key: str) -> str:
+    return f":{escape(key)}"
+
+
+def lex_range(prefix: str) -> tuple[str, str]:
+    """ZRANGEBYLEX bounds covering exactly the members that start with `prefix`."""
+    if not prefix:
+        return "-", "+"
+    # Escaped members are ASCII, so no member can contain \x7f: it closes the range.
+    return f"[{prefix}", f"[{prefix}\x7f"
+
+
+def parse_meta(text: str) -> tuple[int, int, int]:
+    """Decode a meta hash entry into (size_bytes, pushed_at_ms, expires_at_ms)."""
+    size, pushed, expires = text.split(":")
+    return int(size), int(pushed), int(expires)
+
