@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,13 +31,16 @@ def check_versions() -> None:
     for dist, wanted in PINNED.items():
         found = importlib.metadata.version(dist)
         if found != wanted:
-            sys.exit(f"gen_protos: {dist} {found} installed, {wanted} required (see pyproject.toml)")
+            sys.exit(
+                f"gen_protos: {dist} {found} installed, {wanted} required (see pyproject.toml)"
+            )
 
 
 def rewrite_imports(text: str) -> str:
     # protoc emits `from leoflow.xcom.v1 import xcom_pb2 as ...`; our stubs live flat in _proto.
-    text = re.sub(r"^from leoflow\.xcom\.v1 import ", "from leoflow_xcom._proto import ", text,
-                  flags=re.M)
+    text = re.sub(
+        r"^from leoflow\.xcom\.v1 import ", "from leoflow_xcom._proto import ", text, flags=re.M
+    )
     return re.sub(r"\bleoflow\.xcom\.v1\.xcom_pb2\b", "leoflow_xcom._proto.xcom_pb2", text)
 
 
@@ -47,7 +49,9 @@ def generate(out: Path) -> None:
     bindir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
-            sys.executable, "-m", "grpc_tools.protoc",
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
             f"-I{PROTO_ROOT}",
             f"--python_out={tmp}",
             f"--grpc_python_out={tmp}",

@@ -13,7 +13,8 @@ from leoflow_xcom.core.model import Claims
 from leoflow_xcom.core.policies import CompiledDag
 
 
-def _require_task(claims: Claims, action: str) -> None:
+def require_task(claims: Claims, action: str) -> None:
+    """Pushing and fetching are done by task instances, never with a control-plane token."""
     if claims.is_control_plane:
         raise XComForbiddenError(
             f"a control-plane token cannot {action}: XComs are pushed and fetched by tasks, "
@@ -29,10 +30,14 @@ def check_push_identity(
     map_index: int | None,
 ) -> None:
     """Ids sent in a push body, when present, must be the token's own."""
-    _require_task(claims, "push")
+    require_task(claims, "push")
     asked = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index}
-    own = {"dag_id": claims.dag_id, "run_id": claims.run_id, "task_id": claims.task_id,
-           "map_index": claims.map_index}
+    own = {
+        "dag_id": claims.dag_id,
+        "run_id": claims.run_id,
+        "task_id": claims.task_id,
+        "map_index": claims.map_index,
+    }
     for name, value in asked.items():
         if value is not None and value != own[name]:
             raise XComForbiddenError(
@@ -68,7 +73,7 @@ def check_same_run(claims: Claims, dag_id: str | None, run_id: str | None, actio
 
 
 def check_fetch(claims: Claims, dag: CompiledDag, source_task_id: str) -> None:
-    _require_task(claims, "fetch")
+    require_task(claims, "fetch")
     deps = task_of(claims, dag)
     if source_task_id != claims.task_id and source_task_id not in deps:
         raise XComForbiddenError(

@@ -186,8 +186,13 @@ class XComNotFoundError(XComError):
         return cls(
             f"no XCom {key!r} for task {task_id!r} (map_index {map_index}) in run {run_id!r} of "
             f"DAG {dag_id!r}: it was never pushed, was cleared, or has expired (TTL).",
-            {"dag_id": dag_id, "run_id": run_id, "task_id": task_id,
-             "map_index": str(map_index), "key": key},
+            {
+                "dag_id": dag_id,
+                "run_id": run_id,
+                "task_id": task_id,
+                "map_index": str(map_index),
+                "key": key,
+            },
         )
 
 

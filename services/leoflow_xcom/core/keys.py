@@ -101,4 +101,3 @@ def parse_meta(text: str) -> tuple[int, int, int]:
     """Decode a meta hash entry into (size_bytes, pushed_at_ms, expires_at_ms)."""
     size, pushed, expires = text.split(":")
     return int(size), int(pushed), int(expires)
-

@@ -1,0 +1,65 @@
+"""`leoflow-xcom`: the command-line entry point. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from leoflow_xcom import __version__
+from leoflow_xcom.cli import dags, serve, token, values
+from leoflow_xcom.cli.errors import CommandError
+from leoflow_xcom.core.errors import XComError
+from leoflow_xcom.settings import SettingsFileError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leoflow-xcom",
+        description="Leoflow XCom: small typed payloads between tasks, in Redis, over gRPC.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (serve, token, values, dags):
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        result: int = args.run(args)
+    except XComError as exc:
+        print(f"leoflow-xcom: {exc.reason}: {exc.message}", file=sys.stderr)
+        return 1
+    except (CommandError, SettingsFileError) as exc:
+        print(f"leoflow-xcom: {exc}", file=sys.stderr)
+        return 1
+    except ValidationError as exc:
+        print(f"leoflow-xcom: bad settings: {_settings_problem(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        name = "_".join(str(p) for p in error["loc"]).upper()
+        parts.append(f"{exc.title} {name}: {error['msg']}")
+    return "; ".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

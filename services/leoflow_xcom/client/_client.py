@@ -1,0 +1,201 @@
+"""XComClient: what an agent uses to push a task's outputs and pull its inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import grpc
+
+from leoflow_xcom._proto import xcom_pb2 as pb
+from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
+from leoflow_xcom.client._config import CHANNEL_OPTIONS, DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy
+from leoflow_xcom.client._errors import from_rpc_error
+from leoflow_xcom.core import codec, ids
+from leoflow_xcom.core.codec import JsonValue
+from leoflow_xcom.core.errors import StatusCode, XComError
+from leoflow_xcom.core.model import XComEntry
+
+_T = TypeVar("_T")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PushResult:
+    size_bytes: int
+    expires_at_ms: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ListResult:
+    entries: list[XComEntry]
+    total_entries: int
+
+
+class XComClient:
+    """A client bound to one task token.
+
+    >>> with XComClient("127.0.0.1:50051", token) as xcom:
+    ...     xcom.push("output", {"rows": 42})
+    ...     rows = xcom.pull("extract", "output")["rows"]
+    """
+
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._timeout = timeout
+        self._retry = retry
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        else:
+            self._channel = grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+        self._stub = pb_grpc.XComServiceStub(self._channel)
+
+    def __enter__(self) -> XComClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def push(self, key: str, value: JsonValue, *, timeout: float | None = None) -> PushResult:
+        """Push a JSON-serialisable value as this task instance's XCom `key`.
+
+        The size limit is checked here, before anything is sent."""
+        return self.push_json(key, codec.encode(value, ids.check_key(key)), timeout=timeout)
+
+    def push_json(self, key: str, data: bytes, *, timeout: float | None = None) -> PushResult:
+        """Push already-encoded UTF-8 JSON bytes (checked for size before sending)."""
+        codec.check_size(len(data), key)
+        request = pb.PushXComRequest(key=key, value=data)
+        reply = self._call(self._stub.PushXCom, request, timeout)
+        return PushResult(reply.size_bytes, reply.expires_at_ms)
+
+    def pull(
+        self, task_id: str, key: str, map_index: int | None = None, *, timeout: float | None = None
+    ) -> JsonValue:
+        """Fetch and decode one value of this run, from this task or a declared dependency."""
+        return codec.decode(self.pull_json(task_id, key, map_index, timeout=timeout), key)
+
+    def pull_json(
+        self, task_id: str, key: str, map_index: int | None = None, *, timeout: float | None = None
+    ) -> bytes:
+        request = pb.FetchXComRequest(task_id=task_id, key=key, map_index=map_index)
+        return self._call(self._stub.FetchXCom, request, timeout).value
+
+    def pull_many(
+        self,
+        task_id: str,
+        key: str,
+        map_indexes: Iterable[int] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> dict[int, JsonValue]:
+        """Fetch one key of many map indexes in one round trip: {map_index: value}.
+
+        With map_indexes None, every map index that pushed `key` (fan-in of a mapped task).
+        Map indexes asked for explicitly that have no value are left out."""
+        if map_indexes is None:
+            selectors = [pb.XComSelector(task_id=task_id, key=key, all_map_indexes=True)]
+        else:
+            selectors = [
+                pb.XComSelector(task_id=task_id, key=key, map_index=i) for i in map_indexes
+            ]
+        reply = self._call(
+            self._stub.FetchXComs, pb.FetchXComsRequest(selectors=selectors), timeout
+        )
+        return {r.ref.map_index: codec.decode(r.value, key) for r in reply.results if r.found}
+
+    def list(
+        self,
+        *,
+        task_id: str | None = None,
+        map_index: int | None = None,
+        key: str | None = None,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 0,
+        offset: int = 0,
+        timeout: float | None = None,
+    ) -> ListResult:
+        request = pb.ListXComsRequest(
+            dag_id=dag_id,
+            run_id=run_id,
+            task_id=task_id,
+            map_index=map_index,
+            key=key,
+            limit=limit,
+            offset=offset,
+        )
+        reply = self._call(self._stub.ListXComs, request, timeout)
+        entries = [
+            XComEntry(
+                e.dag_id,
+                e.run_id,
+                e.task_id,
+                e.map_index,
+                e.key,
+                e.size_bytes,
+                e.pushed_at_ms,
+                e.expires_at_ms,
+            )
+            for e in reply.entries
+        ]
+        return ListResult(entries, reply.total_entries)
+
+    def clear(
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        task_id: str | None = None,
+        map_index: int | None = None,
+        all_map_indexes: bool = False,
+        timeout: float | None = None,
+    ) -> int:
+        """Control plane only: delete a task instance's, a task's or a run's XComs."""
+        request = pb.ClearXComsRequest(
+            dag_id=dag_id,
+            run_id=run_id,
+            task_id=task_id,
+            map_index=map_index,
+            all_map_indexes=all_map_indexes,
+        )
+        return self._call(self._stub.ClearXComs, request, timeout).deleted
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _call(self, method: Callable[..., _T], request: Any, timeout: float | None) -> _T:
+        deadline = time.monotonic() + (self._timeout if timeout is None else timeout)
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = deadline - time.monotonic()
+            try:
+                return method(request, timeout=max(remaining, 0.001), metadata=self._metadata)
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc)
+            if not _retryable(error) or attempt >= self._retry.max_attempts:
+                raise error
+            # Full jitter keeps many agents from retrying in lockstep after an outage.
+            pause = random.uniform(0, self._retry.backoff(attempt))
+            if time.monotonic() + pause >= deadline:
+                raise error
+            time.sleep(pause)
+
+
+def _retryable(error: XComError) -> bool:
+    return error.code == StatusCode.UNAVAILABLE

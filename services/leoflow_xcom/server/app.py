@@ -1,0 +1,117 @@
+"""Build, start and drain the gRPC server: XComService, grpc.health.v1 and reflection."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import threading
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from leoflow_xcom._proto import xcom_pb2, xcom_pb2_grpc
+from leoflow_xcom.core import limits
+from leoflow_xcom.core.tokens import TokenVerifier
+from leoflow_xcom.server.handlers import XComHandlers
+from leoflow_xcom.server.servicer import XComServicer
+from leoflow_xcom.settings import RedisSettings, ServeSettings
+from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.layout import ensure_layout
+from leoflow_xcom.store.reader import XComReader
+from leoflow_xcom.store.registry import LivePolicies, PolicyStore
+from leoflow_xcom.store.writer import XComWriter
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = xcom_pb2.DESCRIPTOR.services_by_name["XComService"].full_name
+
+# Each option is here for a reason:
+SERVER_OPTIONS: list[tuple[str, int]] = [
+    # A request is one value plus ids: anything bigger is refused by grpc before parsing.
+    ("grpc.max_receive_message_length", limits.MAX_REQUEST_MESSAGE_BYTES),
+    # A batch fetch answers with at most MAX_BATCH_RESPONSE_BYTES of values.
+    ("grpc.max_send_message_length", limits.MAX_RESPONSE_MESSAGE_BYTES),
+    # Huge metadata is refused at the HTTP/2 layer.
+    ("grpc.max_metadata_size", limits.MAX_METADATA_BYTES),
+    # Agents keep channels open between tasks; let them keep them alive cheaply.
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.so_reuseport", 0),
+]
+
+
+@dataclasses.dataclass
+class RunningService:
+    server: grpc.Server
+    port: int
+    policies: LivePolicies
+    health: health.HealthServicer
+
+    def set_serving(self, serving: bool) -> None:
+        state = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, state)
+
+    def stop(self, grace: float) -> None:
+        """Refuse new calls, let in-flight ones finish within `grace`, then stop."""
+        self.set_serving(False)
+        self.server.stop(grace).wait()
+        self.policies.stop()
+
+
+def start(serve: ServeSettings, redis_settings: RedisSettings) -> RunningService:
+    client = connect(redis_settings)
+    ensure_layout(client)
+    store = PolicyStore(client)
+    holder: list[RunningService] = []
+
+    def on_store_state(healthy: bool) -> None:
+        if holder:
+            holder[0].set_serving(healthy)
+
+    policies = LivePolicies(store, serve.policy_refresh_seconds, on_store_state)
+    policies.refresh()
+    handlers = XComHandlers(
+        TokenVerifier(serve.signing_key()), policies, XComReader(client), XComWriter(client)
+    )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=serve.workers, thread_name_prefix="xcom"),
+        options=SERVER_OPTIONS,
+        # Beyond this, calls get RESOURCE_EXHAUSTED at once instead of queueing without bound.
+        maximum_concurrent_rpcs=serve.workers * 8,
+    )
+    xcom_pb2_grpc.add_XComServiceServicer_to_server(XComServicer(handlers), server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    try:
+        port = server.add_insecure_port(serve.listen)
+    except RuntimeError as exc:
+        raise RuntimeError(f"LEOFLOW_XCOM_LISTEN={serve.listen}: cannot bind ({exc})") from None
+    server.start()
+    running = RunningService(server, port, policies, health_servicer)
+    holder.append(running)
+    running.set_serving(True)
+    policies.start()
+    log.info("XCom gRPC service listening on port %d", port)
+    return running
+
+
+def run_until_signal(running: RunningService, drain_seconds: float) -> None:
+    """Block until SIGTERM/SIGINT, then drain in-flight calls and return."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("draining in-flight calls (up to %.1f s)", drain_seconds)
+    running.stop(drain_seconds)
+    log.info("stopped")

@@ -1,0 +1,149 @@
+"""What each XCom call does, independent of the transport.
+
+The unary servicer and the session stream both call these methods with verified claims and
+plain values, and get plain values or an XComError back. Checks run cheapest first, and nothing
+touches Redis until the request is known to be allowed and valid.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from leoflow_xcom.core import authz, codec, ids, limits
+from leoflow_xcom.core.errors import InvalidRequestError, TokenInvalidError
+from leoflow_xcom.core.model import Claims, ListFilter, Page, Selector, XComRef
+from leoflow_xcom.core.tokens import TokenVerifier
+from leoflow_xcom.store.reader import XComReader
+from leoflow_xcom.store.registry import LivePolicies
+from leoflow_xcom.store.writer import XComWriter
+
+
+class XComHandlers:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        policies: LivePolicies,
+        reader: XComReader,
+        writer: XComWriter,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._verifier = verifier
+        self._policies = policies
+        self._reader = reader
+        self._writer = writer
+        self._clock = clock
+
+    def authenticate(self, token: str | None) -> Claims:
+        if not token:
+            raise TokenInvalidError.because("no bearer token in the `authorization` metadata")
+        return self._verifier.verify(token, now=int(self._clock()))
+
+    def push(
+        self,
+        claims: Claims,
+        key: str,
+        value: bytes,
+        *,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        task_id: str | None = None,
+        map_index: int | None = None,
+    ) -> tuple[int, int]:
+        """Validate and store; returns (size_bytes, expires_at_ms)."""
+        authz.check_push_identity(claims, dag_id, run_id, task_id, map_index)
+        ids.check_key(key)
+        dag = self._policies.get(claims.dag_id)
+        authz.task_of(claims, dag)
+        parsed = codec.decode(value, key)
+        schema = dag.schemas.get((claims.task_id, key))
+        if schema is not None:
+            schema.check(parsed, claims.task_id, key)
+        expires = self._writer.push(
+            claims.dag_id,
+            claims.run_id,
+            XComRef(claims.task_id, key, claims.map_index),
+            value,
+            dag.ttl_seconds,
+            _run_info(claims),
+        )
+        return len(value), expires
+
+    def fetch(
+        self,
+        claims: Claims,
+        ref: XComRef,
+        *,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+    ) -> bytes:
+        authz.require_task(claims, "fetch")
+        authz.check_same_run(claims, dag_id, run_id, "read")
+        _check_ref(ref)
+        authz.check_fetch(claims, self._policies.get(claims.dag_id), ref.task_id)
+        return self._reader.fetch(claims.dag_id, claims.run_id, ref)
+
+    def fetch_many(
+        self, claims: Claims, selectors: list[Selector]
+    ) -> list[tuple[XComRef, bytes | None]]:
+        if len(selectors) > limits.MAX_BATCH_SELECTORS:
+            raise InvalidRequestError.field(
+                "selectors",
+                f"{len(selectors)} given; at most {limits.MAX_BATCH_SELECTORS} per call",
+            )
+        authz.require_task(claims, "fetch")
+        dag = self._policies.get(claims.dag_id)
+        for sel in selectors:
+            _check_ref(XComRef(sel.task_id, sel.key, sel.map_index))
+            authz.check_fetch(claims, dag, sel.task_id)
+        return self._reader.fetch_many(claims.dag_id, claims.run_id, selectors)
+
+    def list(self, claims: Claims, dag_id: str | None, run_id: str | None, flt: ListFilter) -> Page:
+        authz.check_same_run(claims, dag_id, run_id, "list")
+        dag_id = dag_id if dag_id is not None else claims.dag_id
+        run_id = run_id if run_id is not None else claims.run_id
+        ids.check_id("dag_id", dag_id)
+        ids.check_id("run_id", run_id)
+        if flt.task_id is not None:
+            ids.check_id("task_id", flt.task_id)
+        if flt.key is not None:
+            ids.check_key(flt.key)
+        if flt.map_index is not None:
+            ids.check_map_index(flt.map_index)
+        if not 1 <= flt.limit <= limits.LIST_MAX_LIMIT:
+            raise InvalidRequestError.field("limit", f"must be 1..{limits.LIST_MAX_LIMIT}")
+        if flt.offset < 0:
+            raise InvalidRequestError.field("offset", "must not be negative")
+        return self._reader.list(dag_id, run_id, flt)
+
+    def clear(
+        self,
+        claims: Claims,
+        dag_id: str,
+        run_id: str,
+        task_id: str | None,
+        map_index: int | None,
+    ) -> int:
+        """map_index None with a task_id clears every map index of the task."""
+        authz.check_clear(claims)
+        ids.check_id("dag_id", dag_id)
+        ids.check_id("run_id", run_id)
+        if task_id is not None:
+            ids.check_id("task_id", task_id)
+        if map_index is not None:
+            ids.check_map_index(map_index)
+        return self._writer.clear(dag_id, run_id, task_id, map_index)
+
+
+def _check_ref(ref: XComRef) -> None:
+    ids.check_id("task_id", ref.task_id)
+    ids.check_key(ref.key)
+    ids.check_map_index(ref.map_index)
+
+
+def _run_info(claims: Claims) -> bytes:
+    if claims.logical_date is None and claims.run_after is None:
+        return b""
+    info = {"logical_date": claims.logical_date, "run_after": claims.run_after}
+    return json.dumps(info, separators=(",", ":")).encode()

@@ -1,0 +1,90 @@
+"""Process settings from the environment (pydantic-settings), one class per process kind.
+
+Read once in the CLI entry point and passed down; the core never reads the environment.
+Secrets are read from `*_FILE` paths into SecretStr and never logged. A bad value fails at
+start and names the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsFileError(ValueError):
+    pass
+
+
+def read_secret_file(path: Path, variable: str) -> SecretStr:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsFileError(f"{variable}: cannot read {path}: {exc.strerror}") from None
+    if not text:
+        raise SettingsFileError(f"{variable}: {path} is empty")
+    return SecretStr(text)
+
+
+class RedisSettings(BaseSettings):
+    """How to reach Redis. LEOFLOW_REDIS_URL carries no password: it comes from a file."""
+
+    model_config = SettingsConfigDict(env_prefix="LEOFLOW_REDIS_", extra="ignore")
+
+    url: str = "redis://127.0.0.1:6379/0"
+    username: str | None = None
+    password_file: Path | None = None
+    # Bounded everywhere: a dead or stalled Redis gives an error, never a hang.
+    socket_timeout: float = Field(default=0.5, gt=0, le=30)
+    connect_timeout: float = Field(default=0.5, gt=0, le=30)
+    max_connections: int = Field(default=64, ge=1, le=10_000)
+
+    def password(self) -> SecretStr | None:
+        if self.password_file is None:
+            return None
+        return read_secret_file(self.password_file, "LEOFLOW_REDIS_PASSWORD_FILE")
+
+
+class ServeSettings(BaseSettings):
+    """The gRPC XCom service (`leoflow-xcom serve`)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEOFLOW_XCOM_", extra="ignore")
+
+    listen: str = "127.0.0.1:50051"
+    signing_key_file: Path
+    workers: int = Field(default=32, ge=1, le=1024)
+    drain_seconds: float = Field(default=10.0, ge=0, le=300)
+    policy_refresh_seconds: float = Field(default=0.5, gt=0, le=60)
+
+    def signing_key(self) -> bytes:
+        return (
+            read_secret_file(self.signing_key_file, "LEOFLOW_XCOM_SIGNING_KEY_FILE")
+            .get_secret_value()
+            .encode("utf-8")
+        )
+
+
+class ClientSettings(BaseSettings):
+    """CLI commands that call the service."""
+
+    model_config = SettingsConfigDict(env_prefix="LEOFLOW_XCOM_", extra="ignore")
+
+    addr: str = "127.0.0.1:50051"
+    token: SecretStr | None = None
+    timeout: float = Field(default=5.0, gt=0, le=300)
+
+
+class TokenSettings(BaseSettings):
+    """`leoflow-xcom token`: where the signing key is."""
+
+    model_config = SettingsConfigDict(env_prefix="LEOFLOW_XCOM_", extra="ignore")
+
+    signing_key_file: Path
+
+    def signing_key(self) -> bytes:
+        return (
+            read_secret_file(self.signing_key_file, "LEOFLOW_XCOM_SIGNING_KEY_FILE")
+            .get_secret_value()
+            .encode("utf-8")
+        )

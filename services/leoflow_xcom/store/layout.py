@@ -1,0 +1,33 @@
+"""The data-layout version key: a newer or older service refuses a layout it does not know."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import redis
+
+from leoflow_xcom.core import keys
+from leoflow_xcom.core.errors import LayoutMismatchError
+from leoflow_xcom.store.connection import translated
+
+
+def ensure_layout(client: redis.Redis) -> None:
+    """Stamp an empty store with our layout version, or check the one it has."""
+    with translated():
+        client.set(keys.LAYOUT_KEY, keys.LAYOUT_VERSION, nx=True)
+        found = cast(bytes | None, client.get(keys.LAYOUT_KEY))
+    check_layout(found)
+
+
+def check_layout(found: bytes | None) -> None:
+    text = found.decode() if found is not None else "none"
+    if text != str(keys.LAYOUT_VERSION):
+        raise LayoutMismatchError.found(text, keys.LAYOUT_VERSION)
+
+
+def read_layout(client: redis.Redis) -> None:
+    """Check without writing (read-only users, e.g. the UI proxy)."""
+    with translated():
+        found = cast(bytes | None, client.get(keys.LAYOUT_KEY))
+    if found is not None:
+        check_layout(found)

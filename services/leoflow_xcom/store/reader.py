@@ -1,0 +1,125 @@
+"""Reads: fetch (one GET), batch fetch (one round trip per shape), listing (one script call).
+
+Safe for a read-only Redis ACL user: nothing here writes (the listing script is `no-writes`).
+The UI proxy and the gRPC service share this class.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+import redis
+
+from leoflow_xcom.core import keys, limits
+from leoflow_xcom.core.errors import InvalidRequestError, XComNotFoundError
+from leoflow_xcom.core.model import ListFilter, Page, RunInfo, Selector, XComEntry, XComRef
+from leoflow_xcom.store import scripts
+from leoflow_xcom.store.connection import translated
+
+
+class XComReader:
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._list = client.register_script(scripts.LIST)
+
+    def fetch(self, dag_id: str, run_id: str, ref: XComRef) -> bytes:
+        run = keys.run_keys(dag_id, run_id)
+        with translated():
+            value = cast(
+                bytes | None,
+                self._client.get(run.value(keys.member(ref.task_id, ref.map_index, ref.key))),
+            )
+        if value is None:
+            raise XComNotFoundError.for_ref(dag_id, run_id, ref.task_id, ref.map_index, ref.key)
+        return value
+
+    def fetch_many(
+        self, dag_id: str, run_id: str, selectors: list[Selector]
+    ) -> list[tuple[XComRef, bytes | None]]:
+        """Values for each selector in order; a selector with all_map_indexes expands to every
+        indexed map index of its task and key. Missing values come back as None."""
+        run = keys.run_keys(dag_id, run_id)
+        refs = self._expand(run, selectors)
+        if not refs:
+            return []
+        with translated():
+            values = cast(
+                list[bytes | None],
+                self._client.mget(
+                    [run.value(keys.member(r.task_id, r.map_index, r.key)) for r in refs]
+                ),
+            )
+        total = sum(len(v) for v in values if v is not None)
+        if total > limits.MAX_BATCH_RESPONSE_BYTES:
+            raise InvalidRequestError(
+                f"the batch would return {total:,} bytes; at most "
+                f"{limits.MAX_BATCH_RESPONSE_BYTES:,} fit in one call. Fetch in smaller batches.",
+                {
+                    "field": "selectors",
+                    "size": str(total),
+                    "limit": str(limits.MAX_BATCH_RESPONSE_BYTES),
+                },
+            )
+        return list(zip(refs, values, strict=True))
+
+    def _expand(self, run: keys.RunKeys, selectors: list[Selector]) -> list[XComRef]:
+        mapped = [s for s in selectors if s.all_map_indexes]
+        expansions: list[list[bytes]] = []
+        if mapped:
+            # One extra round trip for all mapped selectors together.
+            with translated(), self._client.pipeline(transaction=False) as pipe:
+                for sel in mapped:
+                    pipe.zrangebylex(run.index, *keys.lex_range(keys.task_prefix(sel.task_id)))
+                expansions = pipe.execute()
+        found = iter(expansions)
+        refs: list[XComRef] = []
+        for sel in selectors:
+            if not sel.all_map_indexes:
+                refs.append(XComRef(sel.task_id, sel.key, sel.map_index))
+                continue
+            for raw in next(found):
+                task_id, map_index, key = keys.parse_member(raw.decode())
+                if key == sel.key:
+                    refs.append(XComRef(task_id, key, map_index))
+        if len(refs) > limits.MAX_BATCH_SELECTORS:
+            raise InvalidRequestError(
+                f"the batch expands to {len(refs):,} XComs; at most "
+                f"{limits.MAX_BATCH_SELECTORS:,} per call. Fetch in smaller batches.",
+                {"field": "selectors"},
+            )
+        return refs
+
+    def list(self, dag_id: str, run_id: str, flt: ListFilter) -> Page:
+        run = keys.run_keys(dag_id, run_id)
+        if flt.task_id is None:
+            prefix = ""
+        elif flt.map_index is None:
+            prefix = keys.task_prefix(flt.task_id)
+        else:
+            prefix = keys.task_instance_prefix(flt.task_id, flt.map_index)
+        low, high = keys.lex_range(prefix)
+        suffix = keys.key_suffix(flt.key) if flt.key is not None else ""
+        with translated():
+            total, flat, run_info = self._list(
+                keys=[run.index, run.expiry, run.meta],
+                args=[low, high, suffix, flt.offset, flt.limit],
+            )
+        entries = []
+        for i in range(0, len(flat), 2):
+            task_id, map_index, key = keys.parse_member(flat[i].decode())
+            meta = flat[i + 1].decode()
+            if not meta:
+                continue  # an index entry without meta would be a bug; never show half an entry
+            size, pushed, expires = keys.parse_meta(meta)
+            entries.append(
+                XComEntry(dag_id, run_id, task_id, map_index, key, size, pushed, expires)
+            )
+        return Page(entries=entries, total=int(total), run_info=_run_info(run_info))
+
+
+def _run_info(raw: bytes | None) -> RunInfo:
+    if not raw:
+        return RunInfo()
+    data = json.loads(raw)
+    return RunInfo(logical_date=data.get("logical_date"), run_after=data.get("run_after"))

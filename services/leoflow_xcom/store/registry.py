@@ -1,0 +1,127 @@
+"""DAG policies in Redis: published by `dags apply`, followed live by every server.
+
+`xcom:policies` is a hash dag_id -> policy JSON; `xcom:policies:rev` counts publications.
+Servers poll the revision (one GET) and reload only when it moved, so a change reaches every
+replica within about one poll interval, with no restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+import redis
+
+from leoflow_xcom.core import keys
+from leoflow_xcom.core.errors import DagNotRegisteredError, XComError
+from leoflow_xcom.core.policies import (
+    CompiledDag,
+    DagPolicy,
+    PolicyError,
+    parse_policy,
+    policy_to_json,
+)
+from leoflow_xcom.store.connection import translated
+
+log = logging.getLogger(__name__)
+
+
+class PolicyStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    def publish(self, policies: Iterable[DagPolicy]) -> int:
+        """Upsert policies atomically; returns the new revision."""
+        mapping: dict[str | bytes, str | bytes] = {p.dag_id: policy_to_json(p) for p in policies}
+        with translated(), self._client.pipeline(transaction=True) as pipe:
+            if mapping:
+                pipe.hset(keys.POLICIES_KEY, mapping=mapping)  # type: ignore[arg-type]
+            pipe.incr(keys.POLICIES_REV_KEY)
+            return int(pipe.execute()[-1])
+
+    def remove(self, dag_ids: Iterable[str]) -> int:
+        ids = list(dag_ids)
+        with translated(), self._client.pipeline(transaction=True) as pipe:
+            if ids:
+                pipe.hdel(keys.POLICIES_KEY, *ids)
+            pipe.incr(keys.POLICIES_REV_KEY)
+            return int(pipe.execute()[-1])
+
+    def revision(self) -> int:
+        with translated():
+            raw = self._client.get(keys.POLICIES_REV_KEY)
+        return int(raw) if raw is not None else 0
+
+    def load(self) -> tuple[int, dict[str, DagPolicy]]:
+        with translated(), self._client.pipeline(transaction=True) as pipe:
+            pipe.get(keys.POLICIES_REV_KEY)
+            pipe.hgetall(keys.POLICIES_KEY)
+            raw_rev, raw = pipe.execute()
+        policies = {}
+        for dag_id, text in raw.items():
+            try:
+                policies[dag_id.decode()] = parse_policy(text, f"redis:{keys.POLICIES_KEY}")
+            except PolicyError as exc:
+                # Published policies were validated; an unreadable one is logged, not fatal.
+                log.error("skipping stored policy of DAG %r: %s", dag_id.decode(), exc)
+        return (int(raw_rev) if raw_rev is not None else 0), policies
+
+
+class LivePolicies:
+    """The compiled policies a server uses, refreshed in the background."""
+
+    def __init__(
+        self,
+        store: PolicyStore,
+        interval: float,
+        on_store_state: Callable[[bool], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._interval = interval
+        self._on_store_state = on_store_state
+        self._revision = -1
+        self._dags: dict[str, CompiledDag] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def get(self, dag_id: str) -> CompiledDag:
+        dag = self._dags.get(dag_id)
+        if dag is None:
+            raise DagNotRegisteredError.for_dag(dag_id)
+        return dag
+
+    def refresh(self) -> bool:
+        """Reload if the revision moved. Returns whether anything changed."""
+        revision = self._store.revision()
+        if revision == self._revision:
+            return False
+        revision, policies = self._store.load()
+        # Swap the whole dict: readers on other threads see the old or the new set, never half.
+        self._dags = {dag_id: CompiledDag(p) for dag_id, p in policies.items()}
+        self._revision = revision
+        log.info("loaded %d DAG policies (revision %d)", len(policies), revision)
+        return True
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="policy-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.refresh()
+            except XComError as exc:
+                self._report(False)
+                log.warning("policy refresh failed: %s", exc.message)
+            else:
+                self._report(True)
+
+    def _report(self, healthy: bool) -> None:
+        if self._on_store_state is not None:
+            self._on_store_state(healthy)
