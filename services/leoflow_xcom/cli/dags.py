@@ -19,12 +19,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "changes nothing. Running servers pick the change up within about a second.",
     )
     apply.add_argument("path", type=Path)
-    apply.set_defaults(run=run_apply)
+    apply.set_defaults(handler=run_apply)
     validate = sub.add_parser("validate", help="validate PATH without touching Redis")
     validate.add_argument("path", type=Path)
-    validate.set_defaults(run=run_validate)
+    validate.set_defaults(handler=run_validate)
     ls = sub.add_parser("ls", help="list the policies published in Redis")
-    ls.set_defaults(run=run_ls)
+    ls.set_defaults(handler=run_ls)
 
 
 def load_policies(path: Path) -> list[DagPolicy]:

@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        result: int = args.run(args)
+        result: int = args.handler(args)
     except XComError as exc:
         print(f"leoflow-xcom: {exc.reason}: {exc.message}", file=sys.stderr)
         return 1

