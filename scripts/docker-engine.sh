@@ -31,6 +31,8 @@ PIDFILE="$STATE/dockerd.pid"
 LOGFILE="$STATE/dockerd.log"
 MARKER="$STATE/started-by-script"   # exists only while an engine we started runs
 HOSTFILE="$STATE/docker-host"       # DOCKER_HOST of the engine we started
+EXECROOT_FILE="$STATE/exec-root"     # its --exec-root (holds managed containerd)
+DEFAULT_EXEC_ROOT="/var/run/docker"
 DEFAULT_SOCK="/var/run/docker.sock"
 ALT_SOCK="$STATE/docker.sock"
 START_TIMEOUT=60
@@ -100,6 +102,36 @@ use_our_host_if_running() {
     fi
 }
 
+# dockerd supervises its own containerd and records it in
+# EXEC_ROOT/containerd/containerd.pid.  If dockerd died hard, that pidfile can
+# name a dead process or an unreaped zombie (this machine's PID 1 reaps
+# lazily); dockerd then "reuses" it and times out waiting for containerd.  So
+# drop the pidfile unless it names a live containerd.
+clear_stale_containerd_pidfile() {
+    local exec_root=$1 f pid state
+    f="$exec_root/containerd/containerd.pid"
+    [[ -s $f ]] || return 0
+    pid=$(<"$f")
+    if [[ $pid =~ ^[0-9]+$ && "$(cat "/proc/$pid/comm" 2>/dev/null)" == containerd ]]; then
+        state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo Z)
+        [[ $state == Z ]] || return 0
+    fi
+    log "removing stale containerd pidfile $f (pid $pid not running)"
+    rm -f "$f"
+}
+
+# After a SIGKILLed dockerd, its managed containerd may live on; stop it too.
+stop_orphan_containerd() {
+    local exec_root f pid
+    exec_root=$(cat "$EXECROOT_FILE" 2>/dev/null || echo "$DEFAULT_EXEC_ROOT")
+    f="$exec_root/containerd/containerd.pid"
+    [[ -s $f ]] || return 0
+    pid=$(<"$f")
+    [[ $pid =~ ^[0-9]+$ && "$(cat "/proc/$pid/comm" 2>/dev/null)" == containerd ]] || return 0
+    log "stopping leftover containerd (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+}
+
 # Is something alive behind this socket path?  A leftover socket file from a
 # killed dockerd has no listener, and dockerd itself unlinks it on start.
 socket_taken() {
@@ -147,14 +179,17 @@ ensure_packages() {
 # ---------------------------------------------------------------- engine start
 
 start_engine() {
-    local sock=$DEFAULT_SOCK extra=()
+    local sock=$DEFAULT_SOCK exec_root=$DEFAULT_EXEC_ROOT extra=()
     if socket_taken "$DEFAULT_SOCK"; then
         sock=$ALT_SOCK
         # a separate exec-root too, so we do not collide with the other daemon
-        extra=(--exec-root "$STATE/exec-root")
+        exec_root="$STATE/exec"
+        extra=(--exec-root "$exec_root")
         log "$DEFAULT_SOCK is held by something that is not answering as Docker; using $sock"
     fi
     echo "unix://$sock" >"$HOSTFILE"
+    echo "$exec_root" >"$EXECROOT_FILE"
+    clear_stale_containerd_pidfile "$exec_root"
 
     log "starting dockerd (data root $DATA_ROOT, log $LOGFILE)"
     # setsid: own session, so it survives this shell and its terminal.
@@ -389,6 +424,7 @@ cmd_down() {
         require_root
         log "stopping dockerd (pid $pid)"
         stop_pid "$pid"
+        stop_orphan_containerd
         log "engine stopped"
     elif [[ -e $MARKER ]]; then
         log "the dockerd this script started is no longer running"
