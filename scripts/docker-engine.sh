@@ -70,7 +70,15 @@ require_root() {
 
 # ---------------------------------------------------------------- engine probes
 
-engine_answers() { docker info >/dev/null 2>&1; }
+# Bounded: a socket whose owner accepts but never replies would hang `docker
+# info` forever.  (`timeout` is coreutils; macOS may lack it.)
+engine_answers() {
+    if command -v timeout >/dev/null 2>&1; then
+        timeout 10 docker info >/dev/null 2>&1
+    else
+        docker info >/dev/null 2>&1
+    fi
+}
 compose_works() { docker compose version >/dev/null 2>&1; }
 
 # A live (not zombie) dockerd with this PID?  Our dockerd is not a child of
@@ -207,18 +215,18 @@ start_engine() {
     local launched=$!
 
     export DOCKER_HOST="unix://$sock"
-    local waited=0
+    local deadline=$((SECONDS + START_TIMEOUT))
     until engine_answers; do
         if ! kill -0 "$launched" 2>/dev/null; then
             tail -n 20 "$LOGFILE" >&2
             die "dockerd exited during start-up (log: $LOGFILE)"
         fi
-        ((waited >= START_TIMEOUT * 2)) && {
+        if ((SECONDS >= deadline)); then
             tail -n 20 "$LOGFILE" >&2
+            stop_pid "$launched"    # no marker yet, so `down` would not stop it
             die "dockerd did not answer within ${START_TIMEOUT}s (log: $LOGFILE)"
-        }
+        fi
         sleep 0.5
-        waited=$((waited + 1))
     done
     local pid
     pid=$(our_dockerd_pid) || die "dockerd answers but its pidfile $PIDFILE is missing"
@@ -402,8 +410,9 @@ stop_pid() {
     done
 }
 
-# After a SIGKILL, container/overlay mounts can be left under the data root;
-# unmount them (deepest first) so removal does not trip over them.
+# Mounts outlive dockerd: its exec-root keeps a netns bind mount
+# (exec/netns/default) even after a clean stop, and a SIGKILL can leave overlay
+# mounts under the data root.  Unmount them (deepest first) before removal.
 unmount_under() {
     local dir=$1 mnt
     awk -v d="$dir" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r |
@@ -439,7 +448,7 @@ cmd_down() {
         fi
         if [[ -d $STATE ]]; then
             require_root
-            unmount_under "$DATA_ROOT"
+            unmount_under "$STATE"
             rm -rf --one-file-system "$STATE"
             log "purged $STATE"
         fi
