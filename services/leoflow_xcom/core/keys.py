@@ -31,6 +31,8 @@ POLICIES_KEY: Final = "xcom:policies"
 POLICIES_REV_KEY: Final = "xcom:policies:rev"
 # Every key this service touches starts with this (ACL key patterns use it).
 KEY_PATTERN: Final = "xcom:*"
+# zset, all scores 0: "<dag>:<run>" of every run that has (or had) XComs, for listing runs.
+RUNS_KEY: Final = "xcom:runs"
 RUN_INFO_FIELD: Final = "@run"  # cannot clash: members start with a percent-encoded task id
 
 _MAP_WIDTH = 10
@@ -60,6 +62,15 @@ class RunKeys:
 def run_keys(dag_id: str, run_id: str) -> RunKeys:
     tag = f"xcom:{{{escape(dag_id)}:{escape(run_id)}}}"
     return RunKeys(tag=tag, index=f"{tag}:i", expiry=f"{tag}:e", meta=f"{tag}:m")
+
+
+def run_member(dag_id: str, run_id: str) -> str:
+    return f"{escape(dag_id)}:{escape(run_id)}"
+
+
+def parse_run_member(text: str) -> tuple[str, str]:
+    dag, run = text.split(":")
+    return unescape(dag), unescape(run)
 
 
 def encode_map_index(map_index: int) -> str:

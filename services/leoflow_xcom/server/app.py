@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 
 from leoflow_xcom._proto import xcom_pb2, xcom_pb2_grpc
 from leoflow_xcom.core import limits
+from leoflow_xcom.core.errors import XComError
 from leoflow_xcom.core.tokens import TokenVerifier
 from leoflow_xcom.server.handlers import XComHandlers
 from leoflow_xcom.server.servicer import XComServicer
@@ -22,6 +23,7 @@ from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.layout import ensure_layout
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.registry import LivePolicies, PolicyStore
+from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.writer import XComWriter
 
 log = logging.getLogger(__name__)
@@ -43,12 +45,43 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 ]
 
 
+RUN_PRUNE_SECONDS = 300.0
+
+
+class Housekeeper:
+    """Background upkeep that must never slow a call: prunes the run registry."""
+
+    def __init__(self, runs: RunRegistry, interval: float = RUN_PRUNE_SECONDS) -> None:
+        self._runs = runs
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="housekeeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                removed = self._runs.prune()
+            except XComError as exc:
+                log.warning("run registry prune failed: %s", exc.message)
+            else:
+                if removed:
+                    log.info("pruned %d expired runs from the run registry", removed)
+
+
 @dataclasses.dataclass
 class RunningService:
     server: grpc.Server
     port: int
     policies: LivePolicies
     health: health.HealthServicer
+    housekeeper: Housekeeper
 
     def set_serving(self, serving: bool) -> None:
         state = (
@@ -64,6 +97,7 @@ class RunningService:
         self.set_serving(False)
         self.server.stop(grace).wait()
         self.policies.stop()
+        self.housekeeper.stop()
 
 
 def start(serve: ServeSettings, redis_settings: RedisSettings) -> RunningService:
@@ -98,10 +132,13 @@ def start(serve: ServeSettings, redis_settings: RedisSettings) -> RunningService
     except RuntimeError as exc:
         raise RuntimeError(f"LEOFLOW_XCOM_LISTEN={serve.listen}: cannot bind ({exc})") from None
     server.start()
-    running = RunningService(server, port, policies, health_servicer)
+    running = RunningService(
+        server, port, policies, health_servicer, Housekeeper(RunRegistry(client))
+    )
     holder.append(running)
     running.set_serving(True)
     policies.start()
+    running.housekeeper.start()
     log.info("XCom gRPC service listening on port %d", port)
     return running
 

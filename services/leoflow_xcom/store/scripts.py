@@ -12,8 +12,9 @@ from typing import Final
 
 # KEYS: value, index, expiry, meta
 # ARGV: value, ttl_ms, member, run_info ("" when none)
-# Returns the expiry (Unix ms).
+# Returns {expiry (Unix ms), 1 if this push created the run's index else 0}.
 PUSH: Final = """#!lua
+local fresh = redis.call('EXISTS', KEYS[2]) == 0 and 1 or 0
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
@@ -39,7 +40,7 @@ for i = 2, 4 do
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
-return expires
+return {expires, fresh}
 """
 
 # Read-only listing, one round trip, O(log N + offset + page) when nothing expired is indexed.

@@ -11,12 +11,14 @@ from leoflow_xcom.core import keys
 from leoflow_xcom.core.model import XComRef
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.runs import RunRegistry
 
 
 class XComWriter:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._push = client.register_script(scripts.PUSH)
+        self._runs = RunRegistry(client)
 
     def push(
         self,
@@ -31,10 +33,13 @@ class XComWriter:
         run = keys.run_keys(dag_id, run_id)
         member = keys.member(ref.task_id, ref.map_index, ref.key)
         with translated():
-            expires = self._push(
+            expires, fresh = self._push(
                 keys=[run.value(member), run.index, run.expiry, run.meta],
                 args=[value, ttl_seconds * 1000, member, run_info],
             )
+        if fresh:
+            # First XCom of this run: register it for cross-run listing (once per run).
+            self._runs.add(dag_id, run_id)
         return int(expires)
 
     def clear(
