@@ -145,7 +145,7 @@ def mint(signing_key: bytes) -> Mint:
             task_id=task_id,
             map_index=map_index,
             control_plane=control_plane,
-            **extra,  # type: ignore[arg-type]
+            **extra,
         )
 
     return _mint

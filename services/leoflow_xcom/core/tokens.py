@@ -94,8 +94,13 @@ def verify(token: str, key: bytes, *, now: int) -> Claims:
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=ISSUER,
-            # Expiry is checked below against the injected clock.
-            options={"require": ["exp", "iat", "iss", "aud"], "verify_exp": False},
+            # Times are checked below against the injected clock, not PyJWT's own.
+            options={
+                "require": ["exp", "iat", "iss", "aud"],
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
     except jwt.InvalidAlgorithmError:
         raise TokenInvalidError.because("algorithm not allowed (HS256 only)") from None
@@ -103,11 +108,14 @@ def verify(token: str, key: bytes, *, now: int) -> Claims:
         raise TokenInvalidError.because("bad signature") from None
     except jwt.PyJWTError as exc:
         raise TokenInvalidError.because(f"malformed ({type(exc).__name__})") from None
-    exp = payload["exp"]
-    if not isinstance(exp, int) or isinstance(exp, bool):
-        raise TokenInvalidError.because("claim 'exp' is malformed")
+    exp, iat = payload["exp"], payload["iat"]
+    for name, value in (("exp", exp), ("iat", iat)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TokenInvalidError.because(f"claim {name!r} is malformed")
     if exp + CLOCK_SKEW_SECONDS <= now:
         raise TokenInvalidError.because("expired")
+    if iat > now + CLOCK_SKEW_SECONDS:
+        raise TokenInvalidError.because("issued in the future (check clocks)")
     return _claims_from(payload)
 
 
