@@ -56,6 +56,8 @@ class ServeSettings(BaseSettings):
     workers: int = Field(default=32, ge=1, le=1024)
     drain_seconds: float = Field(default=10.0, ge=0, le=300)
     policy_refresh_seconds: float = Field(default=0.5, gt=0, le=60)
+    # Redis may still be starting or replaying its AOF: wait this long for it at startup.
+    startup_timeout_seconds: float = Field(default=30.0, ge=0, le=600)
 
     def signing_key(self) -> bytes:
         return (

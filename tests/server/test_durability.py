@@ -8,7 +8,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from leoflow_xcom.client import NO_RETRY, StoreFullError, StoreUnavailableError, XComClient
 from leoflow_xcom.server import app
@@ -34,6 +36,19 @@ def own_service(own_redis: RedisProcess, signing_key_file: Path) -> Iterator[app
     )
     yield running
     running.stop(0)
+
+
+def wait_for_health(target: str, wanted: int) -> None:
+    """Health follows the store: the background refresh sees Redis go and come back."""
+    deadline = time.monotonic() + 10
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            status = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2).status
+            if status == wanted:
+                return
+            assert time.monotonic() < deadline, f"health stayed {status}, wanted {wanted}"
+            time.sleep(0.1)
 
 
 def client(target: str, token: str, timeout: float = 5.0) -> XComClient:
@@ -116,7 +131,9 @@ def test_unreachable_redis_gives_unavailable_within_the_deadline_then_recovers(
             c.push("during", 1)
         assert time.monotonic() - started < 5  # the store error, not the client deadline
         assert info.value.code.name == "UNAVAILABLE"
+        wait_for_health(target, health_pb2.HealthCheckResponse.NOT_SERVING)
         own_redis.start()
+        wait_for_health(target, health_pb2.HealthCheckResponse.SERVING)
         c.push("after", 1)  # the service reconnects by itself
         assert c.pull("b", "before") == 1 and c.pull("b", "after") == 1
 
@@ -138,3 +155,24 @@ def test_full_redis_gives_store_full_keeps_reads_and_recovers(
         raw.config_set("maxmemory", "512mb")
         c.push("new", "x")  # recovers by itself when memory frees
         assert c.pull("b", "new") == "x"
+
+
+@pytest.mark.slow
+def test_service_waits_for_redis_at_startup(
+    own_redis: RedisProcess, signing_key_file: Path, mint: Mint
+) -> None:
+    own_redis.kill()
+    service = ServiceProcess(own_redis.url, signing_key_file)
+    started: list[ServiceProcess] = []
+    thread = threading.Thread(target=lambda: started.append(service.start()))
+    thread.start()
+    time.sleep(1.0)
+    assert not started  # still waiting for Redis, not crashed
+    own_redis.start()
+    thread.join(15)
+    assert started, "the service did not start once Redis came up"
+    try:
+        with client(service.target, mint(task_id="b")) as c:
+            c.push("k", 1)
+    finally:
+        service.terminate()

@@ -6,15 +6,17 @@ import dataclasses
 import logging
 import signal
 import threading
+import time
 from concurrent import futures
 
 import grpc
+import redis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from leoflow_xcom._proto import xcom_pb2, xcom_pb2_grpc
 from leoflow_xcom.core import limits
-from leoflow_xcom.core.errors import XComError
+from leoflow_xcom.core.errors import StoreUnavailableError, XComError
 from leoflow_xcom.core.tokens import TokenVerifier
 from leoflow_xcom.server.handlers import XComHandlers
 from leoflow_xcom.server.servicer import XComServicer
@@ -100,9 +102,23 @@ class RunningService:
         self.housekeeper.stop()
 
 
+def wait_for_store(client: redis.Redis, timeout: float) -> None:
+    """Check the data layout, retrying while Redis is unreachable or loading its AOF."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ensure_layout(client)
+            return
+        except StoreUnavailableError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("waiting for Redis: %s", exc.message)
+            time.sleep(0.5)
+
+
 def start(serve: ServeSettings, redis_settings: RedisSettings) -> RunningService:
     client = connect(redis_settings)
-    ensure_layout(client)
+    wait_for_store(client, serve.startup_timeout_seconds)
     store = PolicyStore(client)
     holder: list[RunningService] = []
 
