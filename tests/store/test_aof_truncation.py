@@ -29,7 +29,7 @@ def test_torn_aof_tail_loses_only_the_last_write_and_never_half_a_push(
         writer = XComWriter(connect(RedisSettings(url=server.url)))
         for i in range(N):
             writer.push("d", "r", XComRef("t", f"k{i}"), f'"{i}"'.encode(), 3600)
-        server.client().execute_command("CONFIG", "SET", "appendfsync", "always")
+        server.client().config_set("appendfsync", "always")
         writer.push("d", "r", XComRef("t", "k-last"), b'"last"', 3600)
         server.kill()
         aof = max(

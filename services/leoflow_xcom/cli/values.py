@@ -6,6 +6,7 @@ Address from LEOFLOW_XCOM_ADDR, token from LEOFLOW_XCOM_TOKEN.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import sys
@@ -96,21 +97,7 @@ def run_ls(args: argparse.Namespace) -> int:
         )
     for e in result.entries:
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "dag_id": e.dag_id,
-                        "run_id": e.run_id,
-                        "task_id": e.task_id,
-                        "map_index": e.map_index,
-                        "key": e.key,
-                        "size_bytes": e.size_bytes,
-                        "pushed_at_ms": e.pushed_at_ms,
-                        "expires_at_ms": e.expires_at_ms,
-                    },
-                    ensure_ascii=False,
-                )
-            )
+            print(json.dumps(dataclasses.asdict(e), ensure_ascii=False))
         else:
             pushed = datetime.datetime.fromtimestamp(e.pushed_at_ms / 1000, datetime.UTC)
             print(f"{e.task_id}\t{e.map_index}\t{e.key}\t{e.size_bytes}\t{pushed.isoformat()}")

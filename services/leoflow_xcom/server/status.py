@@ -19,25 +19,18 @@ log = logging.getLogger(__name__)
 _R = TypeVar("_R")
 
 
-def to_status(error: XComError) -> grpc.Status:
-    info = error_details_pb2.ErrorInfo(
-        reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
-    )
-    detail = any_pb2.Any()
-    detail.Pack(info)
-    return rpc_status.to_status(
-        status_pb2.Status(code=int(error.code), message=error.message, details=[detail])
-    )
-
-
 def to_status_proto(error: XComError) -> status_pb2.Status:
-    """The same status as a message, for responses that carry one per item (session stream)."""
+    """The status with its ErrorInfo as a message (also sent per item on a session stream)."""
     info = error_details_pb2.ErrorInfo(
         reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
     )
     detail = any_pb2.Any()
     detail.Pack(info)
     return status_pb2.Status(code=int(error.code), message=error.message, details=[detail])
+
+
+def to_status(error: XComError) -> grpc.Status:
+    return rpc_status.to_status(to_status_proto(error))
 
 
 INTERNAL_MESSAGE = "internal error in the XCom service; the call was not applied (see its logs)"
