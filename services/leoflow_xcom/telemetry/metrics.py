@@ -1,0 +1,111 @@
+"""Prometheus metrics shared by the gRPC service and the UI proxy.
+
+Call metrics are recorded by each transport's error-mapping layer (one place per transport);
+Redis gauges are read at scrape time, never on the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import redis
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from leoflow_xcom.core import limits
+from leoflow_xcom.core.errors import XComError
+from leoflow_xcom.store.stats import read_stats
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5)
+SIZE_BUCKETS = (100, 1024, 4096, 16_384, 65_536, 131_072, limits.MAX_VALUE_BYTES, 1 << 20)
+
+
+class CallMetrics:
+    def __init__(self, registry: CollectorRegistry, prefix: str) -> None:
+        self.calls = Counter(
+            f"{prefix}_calls",
+            "Calls by method and status code",
+            ["method", "code"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            f"{prefix}_call_seconds",
+            "Call latency by method",
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.payload = Histogram(
+            f"{prefix}_payload_bytes",
+            "Sizes of pushed and fetched values",
+            ["method"],
+            buckets=SIZE_BUCKETS,
+            registry=registry,
+        )
+        self.rejections = Counter(
+            f"{prefix}_rejections",
+            "Refused calls by ErrorInfo reason",
+            ["reason"],
+            registry=registry,
+        )
+
+    def observe(self, method: str, code: str, seconds: float) -> None:
+        self.calls.labels(method, code).inc()
+        self.latency.labels(method).observe(seconds)
+
+    def payload_size(self, method: str, size: int) -> None:
+        self.payload.labels(method).observe(size)
+
+    def rejected(self, error: XComError) -> None:
+        self.rejections.labels(error.reason).inc()
+
+
+class StoreCollector(Collector):
+    """Redis memory against maxmemory, keys and AOF health, read when Prometheus scrapes."""
+
+    def __init__(self, client: redis.Redis, warn_ratio: float) -> None:
+        self._client = client
+        self._warn_ratio = warn_ratio
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("leoflow_xcom_redis_up", "1 if Redis answered the scrape")
+        try:
+            stats = read_stats(self._client)
+        except XComError as exc:
+            log.warning("metrics: cannot read Redis stats: %s", exc.message)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        for name, doc, value in (
+            ("redis_used_memory_bytes", "Redis used_memory", stats.used_memory),
+            ("redis_maxmemory_bytes", "Redis maxmemory (0: unlimited)", stats.maxmemory),
+            ("redis_memory_ratio", "used_memory / maxmemory", stats.memory_ratio),
+            (
+                "redis_memory_warning",
+                f"1 when memory use passes {self._warn_ratio:.0%}",
+                int(stats.memory_warning(self._warn_ratio)),
+            ),
+            ("redis_keys", "keys in Redis", stats.keys),
+            ("redis_aof_enabled", "1 when AOF persistence is on", int(stats.aof_enabled)),
+            (
+                "redis_aof_last_write_ok",
+                "1 when the last AOF write succeeded",
+                int(stats.aof_last_write_ok),
+            ),
+        ):
+            gauge = GaugeMetricFamily(f"leoflow_xcom_{name}", doc)
+            gauge.add_metric([], value)
+            yield gauge
+
+
+def serve_metrics(listen: str, registry: CollectorRegistry) -> int:
+    """Expose /metrics on `host:port` (port 0 picks one); returns the bound port."""
+    host, _, port = listen.rpartition(":")
+    server, _thread = start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)
+    return int(server.server_port)
