@@ -22,6 +22,10 @@ from leoflow_xcom.store import acl
 from tests.redis_proc import RedisProcess, free_port
 
 BIN = Path(sys.executable).parent
+# One pair per test session: re-running ACL SETUSER (as several tests do) must not change the
+# password under the running proxy.
+PROXY_REDIS_PASSWORD = secrets.token_urlsafe(16)
+SERVICE_REDIS_PASSWORD = secrets.token_urlsafe(16)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,16 +52,15 @@ def write_secret(directory: Path, name: str, value: str) -> Path:
     return path
 
 
-def create_acl_users(server: RedisProcess, proxy_password: str, service_password: str) -> None:
+def create_acl_users(server: RedisProcess) -> None:
     admin = server.client()
-    for args in acl.acl_users(service_password, proxy_password).values():
+    for args in acl.acl_users(SERVICE_REDIS_PASSWORD, PROXY_REDIS_PASSWORD).values():
         admin.execute_command("ACL", "SETUSER", *args)
     admin.close()
 
 
 def start_proxy(server: RedisProcess, directory: Path, **env_overrides: str) -> Proxy:
-    proxy_password = secrets.token_urlsafe(16)
-    create_acl_users(server, proxy_password, secrets.token_urlsafe(16))
+    create_acl_users(server)
     user, password, token = "admin", secrets.token_urlsafe(24), secrets.token_urlsafe(32)
     port = free_port()
     env = {
@@ -70,7 +73,7 @@ def start_proxy(server: RedisProcess, directory: Path, **env_overrides: str) -> 
         "LEOFLOW_UI_TOKEN_FILE": str(write_secret(directory, "ui-token", token)),
         "LEOFLOW_UI_REDIS_USERNAME": acl.PROXY_USER,
         "LEOFLOW_UI_REDIS_PASSWORD_FILE": str(
-            write_secret(directory, "redis-ui-password", proxy_password)
+            write_secret(directory, "redis-ui-password", PROXY_REDIS_PASSWORD)
         ),
         **env_overrides,
     }
