@@ -13,14 +13,13 @@ gunicorn builds it once per worker through `from_env()`; tests and tools call `c
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from leoflow_xcom.core.errors import XComError
-from leoflow_xcom.proxy import openapi, v1, v2
+from leoflow_xcom.proxy import openapi, problems, v1, v2
 from leoflow_xcom.proxy.auth import AuthMiddleware, Credentials
 from leoflow_xcom.proxy.browse import Browser
 from leoflow_xcom.proxy.problems import V1_PREFIX, V2_PREFIX, v2_detail
@@ -58,8 +57,8 @@ def create_app(settings: UiSettings, redis_settings: RedisSettings) -> Starlette
         return JSONResponse(openapi.DOCUMENT)
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        return v2_detail(exc.status_code, "Not Found", dict(exc.headers or {}))
+        # Also reached under /api/v1 when the mount cannot match (e.g. a newline in the path).
+        return problems.not_found(request.scope["path"])
 
     async def internal(request: Request, exc: Exception) -> Response:
         # Logged with its traceback by the server; the caller learns nothing internal.

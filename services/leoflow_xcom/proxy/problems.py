@@ -62,6 +62,19 @@ def for_path(
     return v2_detail(status, detail, headers)
 
 
+V1_NOT_FOUND = (
+    "The requested URL was not found on the server. If you entered the URL manually please "
+    "check your spelling and try again."
+)
+
+
+def not_found(path: str) -> JSONResponse:
+    """No route: Flask's sentence under /api/v1, FastAPI's "Not Found" elsewhere."""
+    if path == V1_PREFIX or path.startswith(V1_PREFIX + "/"):
+        return v1_problem(404, V1_NOT_FOUND)
+    return v2_detail(404, "Not Found")
+
+
 def store_status(exc: XComError) -> int:
     """Reads fail only when the store cannot answer (down, loading, other layout): 503."""
     if isinstance(exc, StoreUnavailableError | StoreFullError | LayoutMismatchError):

@@ -20,7 +20,7 @@ from leoflow_xcom.core.errors import XComError
 from leoflow_xcom.proxy import render
 from leoflow_xcom.proxy.browse import Browser, Query, Row
 from leoflow_xcom.proxy.params import ParamProblem, Params
-from leoflow_xcom.proxy.problems import store_status, v1_problem
+from leoflow_xcom.proxy.problems import V1_NOT_FOUND, store_status, v1_problem
 
 PAGE_LIMIT = 100  # Airflow 2's maximum_page_limit and fallback_page_limit defaults
 BASE = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries"
@@ -99,12 +99,7 @@ def create(browser: Browser) -> Starlette:
 
     async def not_found(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return v1_problem(
-            exc.status_code,
-            "The requested URL was not found on the server. If you entered the URL manually "
-            "please check your spelling and try again.",
-            headers=dict(exc.headers or {}),
-        )
+        return v1_problem(exc.status_code, V1_NOT_FOUND, headers=dict(exc.headers or {}))
 
     return Starlette(
         routes=[
