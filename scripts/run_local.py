@@ -2,7 +2,8 @@
 
 Same pieces as the Compose appliance: a Redis server started with compose/redis/redis.conf
 (AOF on, noeviction), generated dev secrets, the DAG policies from config/dags, and
-`leoflow-xcom serve`. Writes .leoflow/run.env for other shells, prints a walk-through, and
+`leoflow-xcom serve`, and the read-only UI proxy (`leoflow-xcom ui`, as its own read-only Redis
+ACL user). Writes .leoflow/run.env for other shells, prints a walk-through, and
 stops everything cleanly on Ctrl-C (the service drains, Redis flushes its AOF).
 """
 
@@ -20,7 +21,10 @@ import time
 from pathlib import Path
 
 import grpc
+import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from leoflow_xcom.store import acl
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".leoflow"
@@ -95,12 +99,32 @@ def grpc_ready(addr: str) -> bool:
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
+def ui_ready(url: str) -> bool:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/health", timeout=1) as reply:
+        return bool(reply.status == 200)
+
+
+def write_acl_users(redis_port: int) -> None:
+    """The same ACL users the appliance's init step writes (store/acl.py)."""
+    client = redis.Redis(host="127.0.0.1", port=redis_port, socket_timeout=5)
+    users = acl.acl_users(
+        secret_file("redis-service-password").read_text(),
+        secret_file("redis-ui-password").read_text(),
+    )
+    for args in users.values():
+        client.execute_command("ACL", "SETUSER", *args)
+    client.close()
+
+
 def main() -> int:
     (STATE / "logs").mkdir(parents=True, exist_ok=True)
     (STATE / "redis").mkdir(parents=True, exist_ok=True)
     redis_port = port_or_free(int(os.environ.get("LEOFLOW_RUN_REDIS_PORT", "6379")))
     grpc_port = port_or_free(int(os.environ.get("LEOFLOW_RUN_XCOM_PORT", "50051")))
     addr = f"127.0.0.1:{grpc_port}"
+    ui_url = f"http://127.0.0.1:{port_or_free(int(os.environ.get('LEOFLOW_RUN_UI_PORT', '8080')))}"
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -108,6 +132,13 @@ def main() -> int:
         "LEOFLOW_XCOM_ADDR": addr,
         "LEOFLOW_XCOM_LISTEN": addr,
         "LEOFLOW_XCOM_SIGNING_KEY_FILE": str(secret_file("signing-key")),
+        "LEOFLOW_UI_URL": ui_url,
+        "LEOFLOW_UI_LISTEN": ui_url.removeprefix("http://"),
+        "LEOFLOW_UI_USER": "admin",
+        "LEOFLOW_UI_PASSWORD_FILE": str(secret_file("ui-password")),
+        "LEOFLOW_UI_TOKEN_FILE": str(secret_file("ui-token")),
+        "LEOFLOW_UI_REDIS_USERNAME": acl.PROXY_USER,
+        "LEOFLOW_UI_REDIS_PASSWORD_FILE": str(secret_file("redis-ui-password")),
     }
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
@@ -154,6 +185,10 @@ def main() -> int:
         serve = spawn("xcom", [cli, "serve"])
         wait_for(lambda: grpc_ready(addr), "xcom service", serve, 30)
         say(f"xcom gRPC service on {addr}")
+        write_acl_users(redis_port)
+        ui = spawn("xcom-ui", [cli, "ui"])
+        wait_for(lambda: ui_ready(ui_url), "UI proxy", ui, 30)
+        say(f"read-only UI proxy on {ui_url} (Redis user {acl.PROXY_USER})")
         write_run_env(env)
         print_walkthrough()
         while True:
@@ -174,14 +209,21 @@ RUN_ENV_VARS = (
     "LEOFLOW_XCOM_ADDR",
     "LEOFLOW_XCOM_SIGNING_KEY_FILE",
     "LEOFLOW_REDIS_URL",
+    "LEOFLOW_UI_URL",
+    "LEOFLOW_UI_USER",
 )
 
 
 def write_run_env(env: dict[str, str]) -> None:
     lines = ["# Written by `make run`: `source .leoflow/run.env` readies a shell for the CLI."]
     lines += [f"export {name}={shlex.quote(env[name])}" for name in RUN_ENV_VARS]
+    # A dev secret, kept in this 0600 file only: never printed to the terminal.
+    password = Path(env["LEOFLOW_UI_PASSWORD_FILE"]).read_text()
+    lines.append(f"export LEOFLOW_UI_PASSWORD={shlex.quote(password)}")
     path = STATE / "run.env"
-    path.write_text("\n".join(lines) + "\n")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
     path.chmod(0o600)
 
 
@@ -204,6 +246,10 @@ Leoflow XCom is running. In another shell, from this directory:
   # The rules say no, clearly:
   leoflow-xcom push stats '{"kept": "many", "dropped": 0}'   # schema mismatch at $.kept
   leoflow-xcom push big @<(python3 -c 'print("[" + "1,"*200000 + "1]")')   # over 256 KiB
+
+  # Browse it read-only over HTTP, as Airflow 2's REST API (/api/v2: Airflow 3's):
+  curl -u "$LEOFLOW_UI_USER:$LEOFLOW_UI_PASSWORD" \\
+    "$LEOFLOW_UI_URL/api/v1/dags/etl_daily/dagRuns/manual__1/taskInstances/extract/xcomEntries/output"
 
 Press Ctrl-C here to stop everything.
 """,

@@ -90,3 +90,48 @@ class TokenSettings(BaseSettings):
             .get_secret_value()
             .encode("utf-8")
         )
+
+
+class UiSettings(BaseSettings):
+    """The read-only HTTP proxy for the UI (`leoflow-xcom ui`).
+
+    Redis is reached at LEOFLOW_REDIS_URL like the service, but as its own read-only ACL user:
+    LEOFLOW_UI_REDIS_USERNAME / LEOFLOW_UI_REDIS_PASSWORD_FILE (see store/acl.py).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LEOFLOW_UI_", extra="ignore")
+
+    listen: str = "127.0.0.1:8080"
+    workers: int = Field(default=2, ge=1, le=64)
+    # gunicorn: a worker silent this long is restarted; shutdown waits this long for requests.
+    timeout: int = Field(default=30, ge=1, le=600)
+    graceful_timeout: int = Field(default=10, ge=0, le=300)
+    keepalive: int = Field(default=5, ge=0, le=300)
+    # Basic auth: user plus password file; Bearer: token file. At least one must be set.
+    user: str | None = None
+    password_file: Path | None = None
+    token_file: Path | None = None
+    redis_username: str | None = None
+    redis_password_file: Path | None = None
+
+    def password(self) -> SecretStr | None:
+        if self.password_file is None:
+            return None
+        return read_secret_file(self.password_file, "LEOFLOW_UI_PASSWORD_FILE")
+
+    def token(self) -> SecretStr | None:
+        if self.token_file is None:
+            return None
+        return read_secret_file(self.token_file, "LEOFLOW_UI_TOKEN_FILE")
+
+    def redis(self, base: RedisSettings) -> RedisSettings:
+        """`base` (where Redis is) with the proxy's own read-only identity."""
+        if not self.redis_username or self.redis_password_file is None:
+            raise SettingsFileError(
+                "LEOFLOW_UI_REDIS_USERNAME and LEOFLOW_UI_REDIS_PASSWORD_FILE must name the "
+                "read-only Redis ACL user of the proxy (user `xcom-ui`, written by the init step)"
+            )
+        read_secret_file(self.redis_password_file, "LEOFLOW_UI_REDIS_PASSWORD_FILE")
+        return base.model_copy(
+            update={"username": self.redis_username, "password_file": self.redis_password_file}
+        )

@@ -100,10 +100,14 @@ class XComReader:
             prefix = keys.task_instance_prefix(flt.task_id, flt.map_index)
         low, high = keys.lex_range(prefix)
         suffix = keys.key_suffix(flt.key) if flt.key is not None else ""
+        # A map index without a task (the UI's `~` task) filters inside the script.
+        infix = ""
+        if flt.task_id is None and flt.map_index is not None:
+            infix = f":{keys.encode_map_index(flt.map_index)}:"
         with translated():
             total, flat, run_info = self._list(
                 keys=[run.index, run.expiry, run.meta],
-                args=[low, high, suffix, flt.offset, flt.limit],
+                args=[low, high, suffix, flt.offset, flt.limit, infix],
             )
         entries = []
         for i in range(0, len(flat), 2):

@@ -45,17 +45,19 @@ return {expires, fresh}
 
 # Read-only listing, one round trip, O(log N + offset + page) when nothing expired is indexed.
 # KEYS: index, expiry, meta
-# ARGV: min, max (ZRANGEBYLEX bounds), key suffix ("" = any key), offset, limit
+# ARGV: min, max (ZRANGEBYLEX bounds), key suffix ("" = any key), offset, limit,
+#       map-index infix (":<encoded map index>:" = one map index of any task; "" = any)
 # Returns {total, {member, meta, member, meta, ...}, run_info or false}
 LIST: Final = """#!lua flags=no-writes
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local min, max, suffix = ARGV[1], ARGV[2], ARGV[3]
 local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
+local infix = ARGV[6] or ''
 local page
 local total
 local stale = redis.call('ZCOUNT', KEYS[2], '-inf', now)
-if suffix == '' and stale == 0 then
+if suffix == '' and infix == '' and stale == 0 then
   total = redis.call('ZLEXCOUNT', KEYS[1], min, max)
   page = redis.call('ZRANGEBYLEX', KEYS[1], min, max, 'LIMIT', offset, limit)
 else
@@ -64,7 +66,9 @@ else
   local live = {}
   local n = #suffix
   for _, m in ipairs(all) do
-    if n == 0 or string.sub(m, -n) == suffix then
+    -- Escaped ids hold no ':', so the infix can only match the map-index field.
+    if (n == 0 or string.sub(m, -n) == suffix)
+        and (infix == '' or string.find(m, infix, 1, true)) then
       local exp = redis.call('ZSCORE', KEYS[2], m)
       if exp and tonumber(exp) > now then
         live[#live + 1] = m

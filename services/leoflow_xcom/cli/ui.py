@@ -1,0 +1,73 @@
+"""`leoflow-xcom ui`: the read-only HTTP proxy, as gunicorn with uvicorn workers.
+
+Checks the settings, the credentials and that Redis refuses this user a write, then execs
+gunicorn (it becomes the process: signals and exit codes are gunicorn's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from leoflow_xcom.settings import RedisSettings, UiSettings
+
+APP = "leoflow_xcom.proxy.app:from_env()"
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "ui",
+        help="run the read-only Airflow-compatible HTTP proxy",
+        description="Run the read-only UI proxy (gunicorn + uvicorn workers). Settings: "
+        "LEOFLOW_UI_LISTEN, LEOFLOW_UI_WORKERS, LEOFLOW_UI_TIMEOUT, LEOFLOW_UI_GRACEFUL_TIMEOUT, "
+        "LEOFLOW_UI_KEEPALIVE, LEOFLOW_UI_USER, LEOFLOW_UI_PASSWORD_FILE, LEOFLOW_UI_TOKEN_FILE, "
+        "LEOFLOW_UI_REDIS_USERNAME, LEOFLOW_UI_REDIS_PASSWORD_FILE, LEOFLOW_REDIS_URL.",
+    )
+    parser.add_argument("--listen", help="address to bind (default LEOFLOW_UI_LISTEN)")
+    parser.set_defaults(handler=run)
+
+
+def gunicorn_argv(settings: UiSettings) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        settings.listen,
+        "--workers",
+        str(settings.workers),
+        "--worker-class",
+        "uvicorn_worker.UvicornWorker",
+        "--timeout",
+        str(settings.timeout),
+        "--graceful-timeout",
+        str(settings.graceful_timeout),
+        "--keep-alive",
+        str(settings.keepalive),
+        # Fail at start, in the master, on bad settings, not in a restart loop of workers.
+        "--preload",
+        APP,
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so other commands do not load Starlette.
+    from leoflow_xcom.proxy.app import credentials
+    from leoflow_xcom.store import acl
+    from leoflow_xcom.store.connection import connect
+    from leoflow_xcom.store.layout import read_layout
+
+    overrides = {"listen": args.listen} if args.listen else {}
+    settings = UiSettings(**overrides)
+    credentials(settings)  # refuses to start without any
+    client = connect(settings.redis(RedisSettings()))
+    read_layout(client)
+    acl.refuse_writable(client)
+    client.close()
+    if args.listen:
+        os.environ["LEOFLOW_UI_LISTEN"] = args.listen
+    argv = gunicorn_argv(settings)
+    print(f"leoflow-xcom: UI proxy on {settings.listen}", flush=True)
+    os.execv(argv[0], argv)
+    return 0  # not reached

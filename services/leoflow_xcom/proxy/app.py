@@ -1,0 +1,89 @@
+"""The read-only UI proxy: one Starlette app, one mounted app per Airflow API generation.
+
+    ReadOnlyMiddleware   405 for every method but GET/HEAD, on every path
+    AuthMiddleware       Basic or Bearer, constant-time; /health and /openapi.json are open
+    /api/v1              Airflow 2 shapes (v1.py)
+    /api/v2              Airflow 3 shapes (v2.py)
+    /health              liveness plus Redis reachability
+    /openapi.json        this proxy's own API
+
+gunicorn builds it once per worker through `from_env()`; tests and tools call `create_app`.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from leoflow_xcom.core.errors import XComError
+from leoflow_xcom.proxy import openapi, problems, v1, v2
+from leoflow_xcom.proxy.auth import AuthMiddleware, Credentials
+from leoflow_xcom.proxy.browse import Browser
+from leoflow_xcom.proxy.problems import V1_PREFIX, V2_PREFIX, v2_detail
+from leoflow_xcom.proxy.readonly import ReadOnlyMiddleware
+from leoflow_xcom.settings import RedisSettings, UiSettings
+from leoflow_xcom.store import acl
+from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.layout import read_layout
+
+
+def credentials(settings: UiSettings) -> Credentials:
+    password = settings.password()
+    token = settings.token()
+    return Credentials(
+        user=settings.user.encode() if settings.user and password else None,
+        password=password.get_secret_value().encode() if password and settings.user else None,
+        token=token.get_secret_value().encode() if token else None,
+    )
+
+
+def create_app(settings: UiSettings, redis_settings: RedisSettings) -> Starlette:
+    client = connect(settings.redis(redis_settings))
+    browser = Browser(client)
+
+    def health(request: Request) -> Response:
+        try:
+            browser.ping()
+        except XComError as exc:
+            return JSONResponse(
+                {"status": "unhealthy", "redis": "unreachable", "detail": exc.message}, 503
+            )
+        return JSONResponse({"status": "healthy", "redis": "reachable"})
+
+    def openapi_json(request: Request) -> Response:
+        return JSONResponse(openapi.DOCUMENT)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        # Also reached under /api/v1 when the mount cannot match (e.g. a newline in the path).
+        return problems.not_found(request.scope["path"])
+
+    async def internal(request: Request, exc: Exception) -> Response:
+        # Logged with its traceback by the server; the caller learns nothing internal.
+        return v2_detail(500, "Internal Server Error")
+
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/openapi.json", openapi_json, methods=["GET"]),
+            Mount(V1_PREFIX, app=v1.create(browser)),
+            Mount(V2_PREFIX, app=v2.create(browser)),
+        ],
+        middleware=[
+            Middleware(ReadOnlyMiddleware),
+            Middleware(AuthMiddleware, credentials=credentials(settings)),
+        ],
+        exception_handlers={404: not_found, Exception: internal},
+    )
+
+
+def from_env() -> Starlette:
+    """gunicorn's app factory (`leoflow_xcom.proxy.app:from_env()`): settings read once here."""
+    settings, redis_settings = UiSettings(), RedisSettings()
+    client = connect(settings.redis(redis_settings))
+    read_layout(client)
+    acl.refuse_writable(client)
+    client.close()
+    return create_app(settings, redis_settings)

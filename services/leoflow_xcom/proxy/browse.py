@@ -1,0 +1,107 @@
+"""What both API generations ask of the store: a page of entries, one entry with its value.
+
+Paging happens in Redis: one run costs one listing script call, O(page) on the indexed fast
+path. A `~` dag_id or dag_run_id walks the live runs from the run registry in (dag_id, run_id)
+order, asking each run only for its count and the part of the page that falls in it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import redis
+
+from leoflow_xcom.core.errors import XComNotFoundError
+from leoflow_xcom.core.model import ListFilter, RunInfo, XComEntry, XComRef
+from leoflow_xcom.core.policies import DagPolicy
+from leoflow_xcom.proxy import names
+from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.reader import XComReader
+from leoflow_xcom.store.registry import PolicyStore
+from leoflow_xcom.store.runs import RunRegistry
+
+WILDCARD = "~"
+# Lua numbers print in %.14g: offsets past this would reach Redis as "1e+14". No run holds
+# this many entries, so a larger offset gives the same (empty) page.
+_MAX_OFFSET = 2**31
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Row:
+    entry: XComEntry
+    run_info: RunInfo
+    dag_display_name: str | None
+    task_display_name: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Query:
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int | None
+    key: str | None
+    limit: int
+    offset: int
+
+
+class Browser:
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._reader = XComReader(client)
+        self._runs = RunRegistry(client)
+        self._names = names.DisplayNames(PolicyStore(client))
+
+    def ping(self) -> None:
+        with translated():
+            self._client.ping()
+
+    def page(self, q: Query) -> tuple[list[Row], int]:
+        """Entries ordered by (dag_id, run_id, task_id, map_index, key), and the total count."""
+        flt = ListFilter(
+            task_id=None if q.task_id == WILDCARD else q.task_id,
+            map_index=q.map_index,
+            key=q.key,
+        )
+        skip, want = min(q.offset, _MAX_OFFSET), q.limit
+        rows: list[tuple[XComEntry, RunInfo]] = []
+        total = 0
+        for dag_id, run_id in self._matching_runs(q.dag_id, q.run_id):
+            page = self._reader.list(
+                dag_id, run_id, dataclasses.replace(flt, offset=skip, limit=want)
+            )
+            total += page.total
+            rows += [(entry, page.run_info) for entry in page.entries]
+            want -= len(page.entries)
+            skip = max(0, skip - page.total)
+        policies = self._names.snapshot() if rows else {}
+        return [_row(e, info, policies) for e, info in rows], total
+
+    def entry(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int, key: str
+    ) -> tuple[Row, bytes] | None:
+        found = self._reader.list(
+            dag_id, run_id, ListFilter(task_id=task_id, map_index=map_index, key=key, limit=1)
+        )
+        if not found.entries:
+            return None
+        try:
+            value = self._reader.fetch(dag_id, run_id, XComRef(task_id, key, map_index))
+        except XComNotFoundError:
+            return None  # expired between the two reads
+        return _row(found.entries[0], found.run_info, self._names.snapshot()), value
+
+    def _matching_runs(self, dag_id: str, run_id: str) -> list[tuple[str, str]]:
+        if dag_id != WILDCARD and run_id != WILDCARD:
+            return [(dag_id, run_id)]
+        runs = self._runs.runs(None if dag_id == WILDCARD else dag_id)
+        return [r for r in runs if run_id in (WILDCARD, r[1])]
+
+
+def _row(entry: XComEntry, info: RunInfo, policies: dict[str, DagPolicy]) -> Row:
+    return Row(
+        entry=entry,
+        run_info=info,
+        dag_display_name=names.dag_display_name(policies, entry.dag_id),
+        task_display_name=names.task_display_name(policies, entry.dag_id, entry.task_id),
+    )

@@ -1,0 +1,50 @@
+"""Value and time rendering shared by both API generations (pure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def from_ms(ms: int) -> dt.datetime:
+    # timedelta, not fromtimestamp(float): exact to the millisecond.
+    return _EPOCH + dt.timedelta(milliseconds=ms)
+
+
+def run_fact(text: str | None) -> dt.datetime | None:
+    """A run fact recorded on push (token claim) as a UTC datetime; None when absent or not an
+    ISO 8601 time with an offset. A naive time is not guessed into UTC: it is shown as null."""
+    if not text:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(dt.UTC)
+
+
+def iso_v1(moment: dt.datetime | None) -> str | None:
+    """Airflow 2 (marshmallow): `2026-05-21T10:00:00.123000+00:00`."""
+    return moment.isoformat() if moment is not None else None
+
+
+def iso_v2(moment: dt.datetime | None) -> str | None:
+    """Airflow 3 (pydantic): `2026-05-21T10:00:00.123000Z`."""
+    if moment is None:
+        return None
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def decode(raw: bytes) -> Any:
+    return json.loads(raw)
+
+
+def stringified(value: Any) -> str | None:
+    """Airflow's `stringify`: Python's str() of the decoded value (so a dict shows as
+    `{'rows': 42}`), None stays null. Both generations do exactly this."""
+    return None if value is None else str(value)

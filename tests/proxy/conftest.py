@@ -1,0 +1,118 @@
+"""The UI proxy as the product runs it: `leoflow-xcom ui` (gunicorn + uvicorn workers) in a
+subprocess on 127.0.0.1 and a free port, against the suite's real Redis as the read-only ACL
+user. Proxy-only fixtures live here, beside the tests that use them."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from leoflow_xcom.store import acl
+from tests.redis_proc import RedisProcess, free_port
+
+BIN = Path(sys.executable).parent
+# One pair per test session: re-running ACL SETUSER (as several tests do) must not change the
+# password under the running proxy.
+PROXY_REDIS_PASSWORD = secrets.token_urlsafe(16)
+SERVICE_REDIS_PASSWORD = secrets.token_urlsafe(16)
+
+
+@dataclasses.dataclass(frozen=True)
+class Proxy:
+    url: str
+    user: str
+    password: str
+    token: str
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def basic(self) -> dict[str, str]:
+        raw = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        return {"Authorization": f"Basic {raw}"}
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.basic, timeout=10)
+
+
+def write_secret(directory: Path, name: str, value: str) -> Path:
+    path = directory / name
+    path.write_text(value)
+    path.chmod(0o600)
+    return path
+
+
+def create_acl_users(server: RedisProcess) -> None:
+    admin = server.client()
+    for args in acl.acl_users(SERVICE_REDIS_PASSWORD, PROXY_REDIS_PASSWORD).values():
+        admin.execute_command("ACL", "SETUSER", *args)
+    admin.close()
+
+
+def start_proxy(server: RedisProcess, directory: Path, **env_overrides: str) -> Proxy:
+    create_acl_users(server)
+    user, password, token = "admin", secrets.token_urlsafe(24), secrets.token_urlsafe(32)
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LEOFLOW_")},
+        "LEOFLOW_REDIS_URL": server.url,
+        "LEOFLOW_UI_LISTEN": f"127.0.0.1:{port}",
+        "LEOFLOW_UI_WORKERS": "2",
+        "LEOFLOW_UI_USER": user,
+        "LEOFLOW_UI_PASSWORD_FILE": str(write_secret(directory, "ui-password", password)),
+        "LEOFLOW_UI_TOKEN_FILE": str(write_secret(directory, "ui-token", token)),
+        "LEOFLOW_UI_REDIS_USERNAME": acl.PROXY_USER,
+        "LEOFLOW_UI_REDIS_PASSWORD_FILE": str(
+            write_secret(directory, "redis-ui-password", PROXY_REDIS_PASSWORD)
+        ),
+        **env_overrides,
+    }
+    with open(directory / "proxy.log", "wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [str(BIN / "leoflow-xcom"), "ui"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"proxy exited: {(directory / 'proxy.log').read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code in (200, 503):
+                return Proxy(url, user, password, token, proc)
+        except httpx.TransportError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"proxy did not answer: {(directory / 'proxy.log').read_text()}")
+
+
+def stop_proxy(proxy: Proxy) -> None:
+    proxy.proc.terminate()
+    try:
+        proxy.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proxy.proc.kill()
+        proxy.proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def proxy(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    started = start_proxy(redis_server, tmp_path_factory.mktemp("proxy"))
+    yield started
+    stop_proxy(started)
+
+
+@pytest.fixture
+def http(proxy: Proxy, r: redis.Redis) -> Iterator[httpx.Client]:
+    """An authenticated client; depends on `r` so every test starts from an empty Redis."""
+    with proxy.client() as client:
+        yield client
