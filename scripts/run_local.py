@@ -114,7 +114,7 @@ def write_acl_users(redis_port: int) -> None:
         secret_file("redis-ui-password").read_text(),
     )
     for args in users.values():
-        client.execute_command("ACL", "SETUSER", *args)
+        client.execute_command("ACL", "SETUSER", *args)  # type: ignore[no-untyped-call]
     client.close()
 
 

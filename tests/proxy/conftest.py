@@ -55,7 +55,7 @@ def write_secret(directory: Path, name: str, value: str) -> Path:
 def create_acl_users(server: RedisProcess) -> None:
     admin = server.client()
     for args in acl.acl_users(SERVICE_REDIS_PASSWORD, PROXY_REDIS_PASSWORD).values():
-        admin.execute_command("ACL", "SETUSER", *args)
+        admin.execute_command("ACL", "SETUSER", *args)  # type: ignore[no-untyped-call]
     admin.close()
 
 

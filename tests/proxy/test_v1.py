@@ -34,7 +34,7 @@ def test_list_one_task_instance_has_airflow_2_fields_and_no_values(data: httpx.C
 
 
 def test_list_filters_and_wildcards(data: httpx.Client) -> None:
-    def keys(url: str, **params: object) -> list[tuple[str, int, str]]:
+    def keys(url: str, **params: str | int) -> list[tuple[str, int, str]]:
         body = data.get(url, params=params).json()
         return [(e["task_id"], e["map_index"], e["key"]) for e in body["xcom_entries"]]
 

@@ -48,7 +48,7 @@ def test_list_has_airflow_3_fields_and_no_values(data: httpx.Client) -> None:
 def test_display_names_come_from_the_policy(data: httpx.Client, r: redis.Redis) -> None:
     named = {**TEST_DAG, "display_name": "Test DAG"}
     named["tasks"] = [
-        {**t, "display_name": "Task A"} if t["task_id"] == "a" else t  # type: ignore[dict-item]
+        {**t, "display_name": "Task A"} if t["task_id"] == "a" else t
         for t in TEST_DAG["tasks"]  # type: ignore[attr-defined]
     ]
     PolicyStore(r).publish([policy_from_document(named, "test")])
