@@ -59,3 +59,11 @@ def test_task_prefix_does_not_match_a_task_whose_id_extends_it() -> None:
     assert not keys.member("ab", -1, "k").startswith(keys.task_prefix("a"))
     assert keys.member("a", 5, "k").startswith(keys.task_instance_prefix("a", 5))
     assert not keys.member("a", 50, "k").startswith(keys.task_instance_prefix("a", 5))
+
+
+def test_a_task_sorts_before_tasks_whose_ids_extend_it() -> None:
+    tasks = ["a1", "a", "a-b", "a.b", "a_b", "a~", "a%", "A", "b"]
+    ordered = [keys.parse_member(m)[0] for m in sorted(keys.member(t, -1, "k") for t in tasks)]
+    assert ordered.index("a") < min(ordered.index(t) for t in ("a1", "a-b", "a.b", "a_b", "a~"))
+    runs = sorted(keys.run_member("d", r) for r in ("r1", "r"))
+    assert [keys.parse_run_member(m)[1] for m in runs] == ["r", "r1"]

@@ -9,11 +9,13 @@ atomic script in one hash slot and the layout works unchanged on Redis Cluster:
     xcom:{<dag>:<run>}:m            hash     member -> "size:pushed_ms:expires_ms";
                                              "@run" -> run facts (JSON)
 
-    member = <task>:<map_index + 1, 10 digits>:<key>
+    member = <task>!<map_index + 1, 10 digits>!<key>
 
-Ids are percent-encoded with no safe characters, so `:`, `{`, `}`, `/`, `%`, spaces and any
-unicode are escaped, the hash tag is always the intended one, and distinct ids never map to the
-same key. The fixed-width map index keeps lexical order equal to numeric order.
+Ids are percent-encoded with no safe characters, so `:`, `!`, `{`, `}`, `/`, `%`, spaces and
+any unicode are escaped, the hash tag is always the intended one, and distinct ids never map to
+the same key. The member separator `!` sorts below every character an escaped id can hold, so
+a task sorts before the tasks whose ids extend it (`a` < `a1`), and the fixed-width map index
+keeps lexical order equal to numeric order.
 
 Global keys (not per run): the layout version and the DAG policy registry.
 """
@@ -36,6 +38,9 @@ RUNS_KEY: Final = "xcom:runs"
 RUN_INFO_FIELD: Final = "@run"  # cannot clash: members start with a percent-encoded task id
 
 _MAP_WIDTH = 10
+# Below every unreserved character quote() leaves as is ("-", ".", "0-9", "A-Z", "_", "a-z",
+# "~") and below "%": separated ids sort exactly as their escaped forms do.
+SEP: Final = "!"
 
 
 @functools.lru_cache(maxsize=8192)
@@ -65,12 +70,17 @@ def run_keys(dag_id: str, run_id: str) -> RunKeys:
 
 
 def run_member(dag_id: str, run_id: str) -> str:
-    return f"{escape(dag_id)}:{escape(run_id)}"
+    return f"{escape(dag_id)}{SEP}{escape(run_id)}"
 
 
 def parse_run_member(text: str) -> tuple[str, str]:
-    dag, run = text.split(":")
+    dag, run = text.split(SEP)
     return unescape(dag), unescape(run)
+
+
+def dag_runs_prefix(dag_id: str) -> str:
+    """Prefix of every run member of one DAG in the run registry."""
+    return f"{escape(dag_id)}{SEP}"
 
 
 def encode_map_index(map_index: int) -> str:
@@ -78,26 +88,31 @@ def encode_map_index(map_index: int) -> str:
 
 
 def member(task_id: str, map_index: int, key: str) -> str:
-    return f"{escape(task_id)}:{encode_map_index(map_index)}:{escape(key)}"
+    return f"{escape(task_id)}{SEP}{encode_map_index(map_index)}{SEP}{escape(key)}"
 
 
 def parse_member(text: str) -> tuple[str, int, str]:
-    task, mapped, key = text.split(":")
+    task, mapped, key = text.split(SEP)
     return unescape(task), int(mapped) - 1, unescape(key)
 
 
 def task_prefix(task_id: str) -> str:
     """Prefix of every member of one task (all map indexes)."""
-    return f"{escape(task_id)}:"
+    return f"{escape(task_id)}{SEP}"
 
 
 def task_instance_prefix(task_id: str, map_index: int) -> str:
     """Prefix of every member of one task instance."""
-    return f"{escape(task_id)}:{encode_map_index(map_index)}:"
+    return f"{escape(task_id)}{SEP}{encode_map_index(map_index)}{SEP}"
+
+
+def map_index_infix(map_index: int) -> str:
+    """What every member of that map index contains, whatever its task (ids hold no SEP)."""
+    return f"{SEP}{encode_map_index(map_index)}{SEP}"
 
 
 def key_suffix(key: str) -> str:
-    return f":{escape(key)}"
+    return f"{SEP}{escape(key)}"
 
 
 def lex_range(prefix: str) -> tuple[str, str]:

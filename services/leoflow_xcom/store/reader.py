@@ -103,7 +103,7 @@ class XComReader:
         # A map index without a task (the UI's `~` task) filters inside the script.
         infix = ""
         if flt.task_id is None and flt.map_index is not None:
-            infix = f":{keys.encode_map_index(flt.map_index)}:"
+            infix = keys.map_index_infix(flt.map_index)
         with translated():
             total, flat, run_info = self._list(
                 keys=[run.index, run.expiry, run.meta],

@@ -25,7 +25,7 @@ class RunRegistry:
 
     def runs(self, dag_id: str | None = None) -> list[tuple[str, str]]:
         """Every live run, of one DAG or of all, in (dag_id, run_id) lexical order."""
-        low, high = keys.lex_range(keys.escape(dag_id) + ":" if dag_id is not None else "")
+        low, high = keys.lex_range(keys.dag_runs_prefix(dag_id) if dag_id is not None else "")
         with translated():
             members = cast(list[bytes], self._client.zrangebylex(keys.RUNS_KEY, low, high))
             found = [keys.parse_run_member(m.decode()) for m in members]

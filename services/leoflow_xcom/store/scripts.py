@@ -66,7 +66,7 @@ else
   local live = {}
   local n = #suffix
   for _, m in ipairs(all) do
-    -- Escaped ids hold no ':', so the infix can only match the map-index field.
+    -- Escaped ids hold no separator, so the infix can only match the map-index field.
     if (n == 0 or string.sub(m, -n) == suffix)
         and (infix == '' or string.find(m, infix, 1, true)) then
       local exp = redis.call('ZSCORE', KEYS[2], m)
