@@ -88,3 +88,17 @@ class TokenSettings(BaseSettings):
             .get_secret_value()
             .encode("utf-8")
         )
+
+
+class InitSettings(BaseSettings):
+    """`leoflow-xcom init`: where secrets, the Redis ACL file and the DAG policies live."""
+
+    model_config = SettingsConfigDict(env_prefix="LEOFLOW_INIT_", extra="ignore")
+
+    secrets_dir: Path = Path("/var/lib/leoflow/secrets")
+    acl_dir: Path = Path("/var/lib/leoflow/acl")
+    dags: Path = Path("/etc/leoflow/dags")
+    # Bounded: a Redis that never comes up fails the job instead of hanging the stack start.
+    redis_wait_seconds: float = Field(default=60.0, gt=0, le=600)
+    # Touched once secrets and the ACL file are written (Compose starts Redis on it).
+    ready_file: Path | None = None
