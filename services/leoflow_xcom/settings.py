@@ -100,5 +100,3 @@ class InitSettings(BaseSettings):
     dags: Path = Path("/etc/leoflow/dags")
     # Bounded: a Redis that never comes up fails the job instead of hanging the stack start.
     redis_wait_seconds: float = Field(default=60.0, gt=0, le=600)
-    # Touched once secrets and the ACL file are written (Compose starts Redis on it).
-    ready_file: Path | None = None

@@ -18,7 +18,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--rotate NAME) and writes the Redis ACL file; stage `apply` waits for Redis, loads the "
         "ACL users, checks the data layout and publishes the policies. Settings: "
         "LEOFLOW_INIT_SECRETS_DIR, LEOFLOW_INIT_ACL_DIR, LEOFLOW_INIT_DAGS, "
-        "LEOFLOW_INIT_REDIS_WAIT_SECONDS, LEOFLOW_INIT_READY_FILE, LEOFLOW_REDIS_URL.",
+        "LEOFLOW_INIT_REDIS_WAIT_SECONDS, LEOFLOW_REDIS_URL.",
     )
     parser.add_argument(
         "--stage", choices=("all", "prepare", "apply"), default="all", help="default: all"

@@ -3,13 +3,14 @@
 Two stages, so Redis can start in between with the users this job defines:
 
 - prepare (no Redis): validate the DAG policies, generate missing secrets (0600 in a 0700
-  directory; an existing secret is kept unless rotated), write the Redis ACL file, then touch
-  the ready file. Any error stops here, before Redis or anything else has started.
+  directory; an existing secret is kept unless rotated), write the Redis ACL file. Any error
+  stops here, before Redis or anything else has started.
 - apply (Redis up): log in as the admin user (bounded wait), ACL LOAD the file and check it,
   stamp or check the data-layout version, publish the DAG policies.
 
-Compose runs both in one container (Redis starts when the ready file exists); `make run` runs
-prepare, starts its local Redis, then apply. Nothing here prints or logs a secret.
+Compose runs them as two one-shot services (`xcom-init`, then Redis, then `xcom-init-redis`);
+`make run` runs prepare, starts its local Redis, then apply; `--stage all` runs both in turn
+against a Redis that already runs with the ACL file. Nothing here prints or logs a secret.
 """
 
 from __future__ import annotations
@@ -97,9 +98,6 @@ def prepare(settings: InitSettings, rotate: Collection[str] = ()) -> Prepared:
         len(users),
         acl_file,
     )
-    if settings.ready_file is not None:
-        settings.ready_file.parent.mkdir(parents=True, exist_ok=True)
-        settings.ready_file.touch()
     return Prepared(policies, made, acl_file)
 
 
