@@ -4,8 +4,9 @@ Same pieces and order as the Compose appliance: `leoflow-xcom init --stage prepa
 config/dags, generates secrets into .leoflow/secrets, writes the Redis ACL file), a Redis server
 started with compose/redis/redis.conf and that ACL file (AOF on, noeviction, default user off),
 `leoflow-xcom init --stage apply` (loads the ACL users, checks the layout, applies the policies),
-then `leoflow-xcom serve` as the `xcom` ACL user. Writes .leoflow/run.env for other shells, prints a walk-through, and
-stops everything cleanly on Ctrl-C (the service drains, Redis flushes its AOF).
+then `leoflow-xcom serve` as the `xcom` ACL user. Writes .leoflow/run.env for other shells,
+prints a walk-through, and stops everything cleanly on Ctrl-C (the service drains, Redis
+flushes its AOF).
 """
 
 from __future__ import annotations
