@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -57,12 +58,15 @@ def test_acl_file_holds_hashes_not_passwords() -> None:
     for password in PASSWORDS.values():
         assert password not in text
         assert acl.password_hash(password) in text
-    assert text.startswith("user default reset off")
+    assert text.startswith("user default reset off resetpass")
 
 
 def test_default_user_cannot_log_in(acl_server: RedisProcess) -> None:
     with pytest.raises(redis.exceptions.AuthenticationError):
         acl_server.client().ping()
+    for password in ("", "nopass", PASSWORDS["admin"]):
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            acl_server.client(username="default", password=password).ping()
 
 
 def test_service_user_runs_the_whole_service(acl_server: RedisProcess, tmp_path: Path) -> None:
@@ -138,3 +142,55 @@ def test_healthcheck_user_can_only_ping(acl_server: RedisProcess) -> None:
     assert client.ping()
     with pytest.raises(redis.exceptions.NoPermissionError):
         client.get("xcom:layout")
+
+
+def test_acknowledged_writes_survive_sigkill_with_these_users(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The AOF is replayed as the default user: with the appliance's users a killed Redis must
+    come back with every push and policy (MULTI/EXEC and script effects included)."""
+    for kind in SERVER_KINDS:
+        directory = tmp_path / kind
+        directory.mkdir()
+        aclfile = directory / "users.acl"
+        aclfile.write_text(acl.acl_file_text(acl.acl_users(**PASSWORDS)))
+        server = RedisProcess(_binary(kind), directory / "data", "--aclfile", str(aclfile))
+        admin = {"username": acl.ADMIN_USER, "password": PASSWORDS["admin"]}
+        server.client = _authenticated(server.client, admin)  # type: ignore[method-assign]
+        server.start()
+        try:
+            client = _as(server, tmp_path, acl.SERVICE_USER, PASSWORDS["service"])
+            ensure_layout(client)
+            PolicyStore(client).publish([policy_from_document(TEST_DAG, "tests")])
+            writer = XComWriter(client)
+            for index in range(50):
+                writer.push("test_dag", "r1", XComRef("mapped", "out", index), b"[1]", 600)
+            client.close()
+            server.kill()
+            assert server.proc is not None and server.proc.stderr is not None
+            server.proc.stderr.close()
+            server.start()
+            after = _as(server, tmp_path, acl.SERVICE_USER, PASSWORDS["service"])
+            reader = XComReader(after)
+            assert reader.list("test_dag", "r1", ListFilter(limit=100)).total == 50, kind
+            assert reader.fetch("test_dag", "r1", XComRef("mapped", "out", 49)) == b"[1]"
+            assert "test_dag" in PolicyStore(after).load()[1], kind
+            after.close()
+        finally:
+            server.stop()
+
+
+def _binary(kind: str) -> str:
+    from tests.redis_proc import find_binary
+
+    found = find_binary(kind)
+    if found is None:
+        pytest.fail(f"no {kind} server binary (`make test` installs it)", pytrace=False)
+    return found
+
+
+def _authenticated(make_client: Callable[..., redis.Redis], auth: dict[str, str]) -> Any:
+    def client(**kwargs: object) -> redis.Redis:
+        return make_client(**auth, **kwargs)
+
+    return client

@@ -9,7 +9,8 @@ Lua scripts in `store/scripts.py` call (Redis checks those against the caller's 
 - `xcom-admin` (`leoflow-xcom init`): the operator's user; stamps the layout, publishes policies,
   loads the ACL file.
 - `healthcheck`: PING only, no keys, for the Redis container's healthcheck.
-- `default`: disabled, no password, no commands.
+- `default`: disabled and without any password, so nobody can log in as it (its permissions
+  stay full because Redis replays the AOF as this user; see `default_user_rules`).
 
 Passwords are turned into SHA-256 hashes (`#<hex>`), so the same argument lists serve both
 `ACL SETUSER` and the ACL file that Redis loads at start, and the ACL file never holds a
@@ -125,8 +126,13 @@ def healthcheck_user_rules(password: str) -> list[str]:
 
 
 def default_user_rules() -> list[str]:
-    # `reset` leaves the user off, with no password and no `nopass`: nobody can log in as it.
-    return ["reset", "off", "resetchannels", "-@all"]
+    # Off, with no password and no `nopass`: nobody can log in as it (and protected mode stays
+    # out of the way). Its permissions stay full on purpose: Redis replays the AOF as the
+    # default user and re-checks each queued command's ACL at EXEC, so a default user without
+    # permissions silently drops every MULTI/EXEC from the AOF on restart - including every
+    # push, since Redis 7 writes a script's effects to the AOF as MULTI/EXEC. (Seen on Redis
+    # 7.0.15 and valkey; tests/store/test_acl.py kills a server to prove it stays fixed.)
+    return ["reset", "off", "resetpass", "~*", "&*", "+@all"]
 
 
 def acl_users(*, service: str, proxy: str, admin: str, healthcheck: str) -> dict[str, list[str]]:
