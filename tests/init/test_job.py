@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.backoff
+import redis.retry
 
 from leoflow_xcom.cli.main import main
 from leoflow_xcom.core import keys
@@ -20,6 +22,8 @@ from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.writer import XComWriter
 from tests.conftest import PRIMARY_KIND, _start
 from tests.redis_proc import ROOT, RedisProcess
+
+NO_RETRY = redis.retry.Retry(redis.backoff.NoBackoff(), 0)  # redis-py retries auth errors
 
 
 @pytest.fixture
@@ -118,7 +122,7 @@ def test_apply_sets_up_redis_for_the_service(
     assert admin.get(keys.LAYOUT_KEY) == str(keys.LAYOUT_VERSION).encode()
     assert admin.hexists(keys.POLICIES_KEY, "etl_daily")
     with pytest.raises(redis.exceptions.AuthenticationError):
-        redis.Redis(host="127.0.0.1", port=acl_redis.port).ping()
+        redis.Redis(host="127.0.0.1", port=acl_redis.port, retry=NO_RETRY).ping()
     service = connect(
         RedisSettings(
             url=acl_redis.url,
@@ -132,7 +136,11 @@ def test_apply_sets_up_redis_for_the_service(
     assert main(["init", "--rotate", secrets.REDIS_XCOM_PASSWORD]) == 0
     with pytest.raises(redis.exceptions.AuthenticationError):
         redis.Redis(
-            host="127.0.0.1", port=acl_redis.port, username=acl.SERVICE_USER, password="x"
+            host="127.0.0.1",
+            port=acl_redis.port,
+            username=acl.SERVICE_USER,
+            password="x",
+            retry=NO_RETRY,
         ).ping()
     new = connect(
         RedisSettings(

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 import redis
+import redis.backoff
 import redis.exceptions
+import redis.retry
 
 from leoflow_xcom.core.errors import StoreUnavailableError
 from leoflow_xcom.core.model import ListFilter, Selector, XComRef
@@ -62,11 +64,12 @@ def test_acl_file_holds_hashes_not_passwords() -> None:
 
 
 def test_default_user_cannot_log_in(acl_server: RedisProcess) -> None:
+    once = redis.retry.Retry(redis.backoff.NoBackoff(), 0)  # redis-py retries auth errors
     with pytest.raises(redis.exceptions.AuthenticationError):
-        acl_server.client().ping()
+        acl_server.client(retry=once).ping()
     for password in ("", "nopass", PASSWORDS["admin"]):
         with pytest.raises(redis.exceptions.AuthenticationError):
-            acl_server.client(username="default", password=password).ping()
+            acl_server.client(username="default", password=password, retry=once).ping()
 
 
 def test_service_user_runs_the_whole_service(acl_server: RedisProcess, tmp_path: Path) -> None:
