@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.backoff
+import redis.retry
 
 from leoflow_xcom.client import NO_RETRY, XComClient, XComError
 from leoflow_xcom.core import keys, tokens
@@ -195,6 +197,31 @@ def test_down_then_up_keeps_data_and_secrets(stack: Stack) -> None:
     assert stack.read_secret("signing-key") == key_before
     reader = _client(stack, "transform")
     assert reader.pull("extract", "output") == {"rows": 42, "uri": "s3://bucket/etl/part-0.parquet"}
+    reader.close()
+
+
+def test_rotating_a_secret_as_documented(stack: Stack) -> None:
+    before = stack.read_secret("redis-xcom-password")
+    key_before = stack.read_secret("signing-key")
+    rotate = stack.compose_run(
+        "run", "--rm", "--no-deps", "xcom-init",
+        "init", "--stage", "all", "--rotate", "redis-xcom-password",
+    )  # fmt: skip
+    assert rotate.returncode == 0, rotate.stderr
+    assert stack.read_secret("redis-xcom-password") != before
+    assert stack.read_secret("signing-key") == key_before
+    restarted = stack.compose_run("restart", "xcom")
+    assert restarted.returncode == 0, restarted.stderr
+    healthy = stack.compose_run("up", "-d", "--wait", "xcom", timeout=120)
+    assert healthy.returncode == 0, healthy.stderr
+    old = redis.Redis(
+        host="127.0.0.1", port=stack.redis_port, username=acl.SERVICE_USER, password=before,
+        retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
+    )  # fmt: skip
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        old.ping()
+    reader = _client(stack, "transform")
+    assert reader.pull("extract", "output")["rows"] == 42  # type: ignore[index]
     reader.close()
 
 
