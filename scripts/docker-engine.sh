@@ -7,6 +7,8 @@
 #   docker-engine.sh up            ensure engine, base image and compose plugin
 #   docker-engine.sh down [--purge] stop the engine THIS script started
 #   docker-engine.sh status        does an engine answer? does compose work?
+#   docker-engine.sh compose-plugin  only the Compose v2 CLI plugin (no engine, no root):
+#                                  enough for `docker compose config` in `make test`
 #
 # Environment:
 #   LEOFLOW_DOCKER_STATE  state dir (default /var/tmp/leoflow-docker): data root,
@@ -60,7 +62,7 @@ trap cleanup EXIT
 die() { log "ERROR: $*"; exit 1; }
 
 usage() {
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -457,6 +459,12 @@ cmd_down() {
     fi
 }
 
+cmd_compose_plugin() {
+    command -v docker >/dev/null 2>&1 ||
+        die "no docker CLI: install it (Debian: apt-get install docker.io) or run: $0 up"
+    ensure_compose
+}
+
 cmd_status() {
     use_our_host_if_running
     local rc=0
@@ -485,6 +493,7 @@ main() {
         up) cmd_up "$@" ;;
         down) cmd_down "$@" ;;
         status) cmd_status "$@" ;;
+        compose-plugin) cmd_compose_plugin ;;
         -h | --help | help) usage ;;
         *) usage ;;
     esac

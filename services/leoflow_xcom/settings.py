@@ -135,3 +135,15 @@ class UiSettings(BaseSettings):
         return base.model_copy(
             update={"username": self.redis_username, "password_file": self.redis_password_file}
         )
+
+
+class InitSettings(BaseSettings):
+    """`leoflow-xcom init`: where secrets, the Redis ACL file and the DAG policies live."""
+
+    model_config = SettingsConfigDict(env_prefix="LEOFLOW_INIT_", extra="ignore")
+
+    secrets_dir: Path = Path("/var/lib/leoflow/secrets")
+    acl_dir: Path = Path("/var/lib/leoflow/acl")
+    dags: Path = Path("/etc/leoflow/dags")
+    # Bounded: a Redis that never comes up fails the job instead of hanging the stack start.
+    redis_wait_seconds: float = Field(default=60.0, gt=0, le=600)

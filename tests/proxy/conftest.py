@@ -53,9 +53,16 @@ def write_secret(directory: Path, name: str, value: str) -> Path:
 
 
 def create_acl_users(server: RedisProcess) -> None:
+    """Only the service and proxy users: the suite's shared Redis keeps its default user."""
+    users = acl.acl_users(
+        service=SERVICE_REDIS_PASSWORD,
+        proxy=PROXY_REDIS_PASSWORD,
+        admin=secrets.token_urlsafe(16),
+        healthcheck=secrets.token_urlsafe(16),
+    )
     admin = server.client()
-    for args in acl.acl_users(SERVICE_REDIS_PASSWORD, PROXY_REDIS_PASSWORD).values():
-        admin.execute_command("ACL", "SETUSER", *args)  # type: ignore[no-untyped-call]
+    for name in (acl.SERVICE_USER, acl.PROXY_USER):
+        admin.execute_command("ACL", "SETUSER", name, *users[name])  # type: ignore[no-untyped-call]
     admin.close()
 
 

@@ -11,6 +11,7 @@ import pytest
 import redis
 import redis.exceptions
 
+from leoflow_xcom.core.errors import StoreUnavailableError
 from leoflow_xcom.core.model import ListFilter, XComRef
 from leoflow_xcom.server import app
 from leoflow_xcom.settings import RedisSettings, ServeSettings, SettingsFileError, UiSettings
@@ -81,7 +82,7 @@ def test_read_only_acl_user_cannot_write(
     with pytest.raises(redis.exceptions.NoPermissionError):
         ui.flushall()
     # Scripts run under the caller's ACL: the service's own push script cannot write for it.
-    with pytest.raises(redis.exceptions.ResponseError, match=ACL_REFUSAL):
+    with pytest.raises(StoreUnavailableError, match="ACL user"):
         XComWriter(ui).push("test_dag", "run_1", XComRef("a", "typed"), b'"evil"', 60)
     with pytest.raises(redis.exceptions.ResponseError, match=ACL_REFUSAL):
         ui.eval("return 1", 0)

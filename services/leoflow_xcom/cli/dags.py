@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from leoflow_xcom.cli.errors import CommandError
-from leoflow_xcom.core.policies import DagPolicy, PolicyError, parse_policy
+from leoflow_xcom.core.policies import DagPolicy
+from leoflow_xcom.init.dag_files import PolicyFileError, load_policy_files
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,29 +30,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def load_policies(path: Path) -> list[DagPolicy]:
     """Read and validate a policy file or every *.json in a directory (sorted)."""
-    if path.is_dir():
-        files = sorted(path.glob("*.json"))
-        if not files:
-            raise CommandError(f"{path}: no *.json policy files")
-    elif path.is_file():
-        files = [path]
-    else:
-        raise CommandError(f"{path}: no such file or directory")
-    policies: list[DagPolicy] = []
-    seen: dict[str, Path] = {}
-    for file in files:
-        try:
-            policy = parse_policy(file.read_bytes(), str(file))
-        except PolicyError as exc:
-            raise CommandError(f"invalid DAG policy: {exc}") from None
-        if policy.dag_id in seen:
-            raise CommandError(
-                f"invalid DAG policy: {file}: $.dag_id: {policy.dag_id!r} is also declared in "
-                f"{seen[policy.dag_id]}"
-            )
-        seen[policy.dag_id] = file
-        policies.append(policy)
-    return policies
+    try:
+        return load_policy_files(path)
+    except PolicyFileError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def run_validate(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from leoflow_xcom import __version__
-from leoflow_xcom.cli import dags, serve, token, ui, values
+from leoflow_xcom.cli import dags, health, init, serve, token, ui, values
 from leoflow_xcom.cli.errors import CommandError
 from leoflow_xcom.core.errors import XComError
 from leoflow_xcom.settings import SettingsFileError
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (serve, ui, token, values, dags):
+    for module in (serve, ui, token, values, dags, init, health):
         module.register(commands)
     return parser
 

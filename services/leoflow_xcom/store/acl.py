@@ -1,21 +1,25 @@
-"""The Redis ACL users of the appliance, as ACL SETUSER argument lists. One source of truth.
+"""Redis ACL users of the appliance, in one place: who may run which command on which keys.
 
-    service   the gRPC service: reads and writes `xcom:*` keys, runs its Lua scripts
-    proxy     the UI proxy: reads only. It may run scripts (the listing script), but Redis checks
-              every command a script runs against the caller's ACL, so a script cannot write
-              for it either (proved by tests/proxy/test_readonly.py).
+Every list below is what the code in this package actually sends, including the commands the
+Lua scripts in `store/scripts.py` call (Redis checks those against the caller's ACL too):
 
-Why `~xcom:*` and not the read-only key pattern `%R~xcom:*` for the proxy: EVALSHA declares its
-keys as read-write, so Redis refuses it on `%R` keys even for a `no-writes` script. The command
-list (`@read`, no `@write`) is what makes the user read-only. `@dangerous` is removed from both
-(KEYS, FLUSHALL, CONFIG, DEBUG, ...): neither process needs it.
+- `xcom` (the gRPC service): reads and writes `xcom:*` keys only.
+- `xcom-ui` (the HTTP proxy): `%R~xcom:*`, read-only keys, and only read commands; it may load
+  scripts and run them with EVALSHA_RO only (the `no-writes` listing script).
+- `xcom-admin` (`leoflow-xcom init`): the operator's user; stamps the layout, publishes policies,
+  loads the ACL file.
+- `healthcheck`: PING only, no keys, for the Redis container's healthcheck.
+- `default`: disabled and without any password, so nobody can log in as it (its permissions
+  stay full because Redis replays the AOF as this user; see `default_user_rules`).
 
-Usage (the init job and `make run`): `client.execute_command("ACL", "SETUSER", *args)` for each
-list; `reset` first makes re-running idempotent and drops any stale permission.
+Passwords are turned into SHA-256 hashes (`#<hex>`), so the same argument lists serve both
+`ACL SETUSER` and the ACL file that Redis loads at start, and the ACL file never holds a
+plaintext password.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 import redis
@@ -27,42 +31,133 @@ from leoflow_xcom.store.connection import translated
 
 SERVICE_USER: Final = "xcom"
 PROXY_USER: Final = "xcom-ui"
+ADMIN_USER: Final = "xcom-admin"
+HEALTHCHECK_USER: Final = "healthcheck"
 
-# Commands the scripts call that are in no category granted above (TIME is only @fast).
-# Never exists: deleting it is a harmless write, so it tells whether a user may write.
-_WRITE_PROBE_KEY = keys.KEY_PATTERN.removesuffix("*") + "proxy:write-probe"
+# Commands of the listing script (`scripts.LIST`) and of the readers (reader.py, runs.runs(),
+# registry.load(), layout.read_layout()).
+READ_COMMANDS: Final = (
+    "get",
+    "mget",
+    "exists",
+    "time",
+    "zrangebylex",
+    "zlexcount",
+    "zcount",
+    "zscore",
+    "hget",
+    "hmget",
+    "hgetall",
+)
+# Running the scripts: EVALSHA (push) or EVALSHA_RO (the `no-writes` listing), SCRIPT LOAD when
+# Redis lost its script cache, EVAL as redis-py's fallback for the push script.
+SCRIPT_COMMANDS: Final = ("evalsha", "eval", "evalsha_ro", "script|load")
+# The proxy runs only the listing script, with EVALSHA_RO: plain EVALSHA declares its keys as
+# written, which a read-only key pattern refuses.
+READ_SCRIPT_COMMANDS: Final = ("evalsha_ro", "script|load")
+# Pipelines with transaction=True (policies load/publish) and the WATCH-based clear.
+TRANSACTION_COMMANDS: Final = ("multi", "exec", "discard", "watch", "unwatch")
+# Connection upkeep. Not CLIENT SETINFO, which redis-py sends on connect and ignores when
+# refused: Redis 7.0 does not know it, so naming it would make the ACL file fail to load there.
+CONNECTION_COMMANDS: Final = ("ping",)
+# Writes: the push script (SET PX, ZADD, HSET, HSETNX, ZRANGEBYSCORE, ZREM, HDEL, PTTL,
+# PEXPIRE), clear (DEL, ZREM, HDEL), the layout stamp (SET NX), policies (HSET, HDEL, INCRBY),
+# the run registry (ZADD, ZSCAN, ZREM). redis-py sends INCR as INCRBY.
+WRITE_COMMANDS: Final = (
+    "set",
+    "del",
+    "zadd",
+    "zrem",
+    "zrangebyscore",
+    "zscan",
+    "hset",
+    "hsetnx",
+    "hdel",
+    "incrby",
+    "pttl",
+    "pexpire",
+)
 
-_SCRIPT_SUPPORT = ("+evalsha", "+script|load", "+time")
-_CONNECTION = ("+ping",)
+
+def password_hash(password: str) -> str:
+    """The `#<sha256 hex>` form Redis accepts in ACL SETUSER and in ACL files."""
+    return "#" + hashlib.sha256(password.encode("utf-8")).hexdigest()
 
 
-def _user(name: str, password: str, commands: tuple[str, ...]) -> list[str]:
-    if not password:
-        raise ValueError(f"the Redis ACL user {name!r} needs a non-empty password")
+def _allow(*groups: tuple[str, ...]) -> list[str]:
+    return [f"+{command}" for group in groups for command in group]
+
+
+def service_user_rules(password: str) -> list[str]:
+    """ACL SETUSER arguments (after the user name) for the gRPC service user."""
     return [
-        name,
         "reset",
         "on",
-        f">{password}",
+        password_hash(password),
         f"~{keys.KEY_PATTERN}",
         "resetchannels",
         "-@all",
-        *commands,
-        *_SCRIPT_SUPPORT,
-        *_CONNECTION,
-        "-@dangerous",
+        *_allow(
+            READ_COMMANDS,
+            WRITE_COMMANDS,
+            SCRIPT_COMMANDS,
+            TRANSACTION_COMMANDS,
+            CONNECTION_COMMANDS,
+        ),
     ]
 
 
-def acl_users(service_password: str, proxy_password: str) -> dict[str, list[str]]:
-    """ACL SETUSER arguments (after the word SETUSER), keyed "service" and "proxy"."""
-    return {
-        "service": _user(
-            SERVICE_USER, service_password, ("+@read", "+@write", "+@transaction", "+eval")
+def proxy_user_rules(password: str) -> list[str]:
+    """ACL SETUSER arguments for the read-only UI proxy user."""
+    return [
+        "reset",
+        "on",
+        password_hash(password),
+        f"%R~{keys.KEY_PATTERN}",
+        "resetchannels",
+        "-@all",
+        *_allow(
+            READ_COMMANDS, READ_SCRIPT_COMMANDS, ("multi", "exec", "discard"), CONNECTION_COMMANDS
         ),
-        # MULTI/EXEC: PolicyStore.load reads revision and policies in one transaction.
-        "proxy": _user(PROXY_USER, proxy_password, ("+@read", "+@transaction")),
+    ]
+
+
+def admin_user_rules(password: str) -> list[str]:
+    return ["reset", "on", password_hash(password), "~*", "&*", "+@all"]
+
+
+def healthcheck_user_rules(password: str) -> list[str]:
+    return ["reset", "on", password_hash(password), "resetchannels", "-@all", "+ping"]
+
+
+def default_user_rules() -> list[str]:
+    # Off, with no password and no `nopass`: nobody can log in as it (and protected mode stays
+    # out of the way). Its permissions stay full on purpose: Redis replays the AOF as the
+    # default user and re-checks each queued command's ACL at EXEC, so a default user without
+    # permissions silently drops every MULTI/EXEC from the AOF on restart - including every
+    # push, since Redis 7 writes a script's effects to the AOF as MULTI/EXEC. (Seen on Redis
+    # 7.0.15 and valkey; tests/store/test_acl.py kills a server to prove it stays fixed.)
+    return ["reset", "off", "resetpass", "~*", "&*", "+@all"]
+
+
+def acl_users(*, service: str, proxy: str, admin: str, healthcheck: str) -> dict[str, list[str]]:
+    """Every user of the appliance with its rules, given each one's password."""
+    return {
+        "default": default_user_rules(),
+        ADMIN_USER: admin_user_rules(admin),
+        SERVICE_USER: service_user_rules(service),
+        PROXY_USER: proxy_user_rules(proxy),
+        HEALTHCHECK_USER: healthcheck_user_rules(healthcheck),
     }
+
+
+def acl_file_text(users: dict[str, list[str]]) -> str:
+    """An ACL file (`aclfile`) with these users, one `user NAME RULES...` line each."""
+    return "".join(f"user {name} {' '.join(rules)}\n" for name, rules in users.items())
+
+
+# Never exists: deleting it is a harmless write, so it tells whether a user may write.
+_WRITE_PROBE_KEY: Final = keys.KEY_PATTERN.removesuffix("*") + "proxy:write-probe"
 
 
 def refuse_writable(client: redis.Redis) -> None:

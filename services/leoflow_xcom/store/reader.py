@@ -6,10 +6,12 @@ The UI proxy and the gRPC service share this class.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from typing import cast
+from typing import Any, cast
 
 import redis
+import redis.exceptions
 
 from leoflow_xcom.core import keys, limits
 from leoflow_xcom.core.errors import InvalidRequestError, XComNotFoundError
@@ -21,7 +23,7 @@ from leoflow_xcom.store.connection import translated
 class XComReader:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
-        self._list = client.register_script(scripts.LIST)
+        self._list = ReadOnlyScript(client, scripts.LIST)
 
     def fetch(self, dag_id: str, run_id: str, ref: XComRef) -> bytes:
         run = keys.run_keys(dag_id, run_id)
@@ -106,8 +108,8 @@ class XComReader:
             infix = keys.map_index_infix(flt.map_index)
         with translated():
             total, flat, run_info = self._list(
-                keys=[run.index, run.expiry, run.meta],
-                args=[low, high, suffix, flt.offset, flt.limit, infix],
+                [run.index, run.expiry, run.meta],
+                [low, high, suffix, flt.offset, flt.limit, infix],
             )
         entries = []
         for i in range(0, len(flat), 2):
@@ -120,6 +122,24 @@ class XComReader:
                 XComEntry(dag_id, run_id, task_id, map_index, key, size, pushed, expires)
             )
         return Page(entries=entries, total=int(total), run_info=_run_info(run_info))
+
+
+class ReadOnlyScript:
+    """A `no-writes` script run with EVALSHA_RO. Plain EVALSHA declares its keys as written, so
+    Redis would refuse it to a read-only ACL user (`%R~xcom:*`, the UI proxy)."""
+
+    def __init__(self, client: redis.Redis, source: str) -> None:
+        self._client = client
+        self._source = source
+        self._sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+
+    def __call__(self, keys: list[str], args: list[str | int]) -> Any:
+        try:
+            return self._client.evalsha_ro(self._sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            # Redis restarted or flushed its script cache: load once, run again.
+            self._client.script_load(self._source)
+            return self._client.evalsha_ro(self._sha, len(keys), *keys, *args)
 
 
 def _run_info(raw: bytes | None) -> RunInfo:

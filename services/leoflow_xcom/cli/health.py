@@ -1,0 +1,38 @@
+"""`leoflow-xcom health`: ask a service over grpc.health.v1 whether it serves (healthchecks)."""
+
+from __future__ import annotations
+
+import argparse
+
+from leoflow_xcom.cli.errors import CommandError
+from leoflow_xcom.settings import ClientSettings
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "health",
+        help="exit 0 if the gRPC service at LEOFLOW_XCOM_ADDR reports SERVING",
+        description="Calls grpc.health.v1.Health/Check; for container healthchecks.",
+    )
+    parser.add_argument("--addr", help="host:port (default LEOFLOW_XCOM_ADDR)")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds (default 2)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    addr = args.addr or ClientSettings().addr
+    with grpc.insecure_channel(addr) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=args.timeout
+            )
+        except grpc.RpcError as exc:
+            raise CommandError(f"{addr}: health check failed: {exc.code().name}") from None
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    if reply.status != health_pb2.HealthCheckResponse.SERVING:
+        raise CommandError(f"{addr}: {status}")
+    print(f"{addr}: {status}")
+    return 0

@@ -1,0 +1,306 @@
+"""The appliance, end to end, in the order an operator meets it. Each step is timed (-ra
+--durations shows them). Values are checked, tokens and secrets never printed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.backoff
+import redis.retry
+
+from leoflow_xcom.client import NO_RETRY, XComClient, XComError
+from leoflow_xcom.core import keys, tokens
+from leoflow_xcom.store import acl
+from tests.e2e.conftest import COMPOSE_DIR, XCOM_IMAGE, Stack
+from tests.redis_proc import ROOT
+
+pytestmark = pytest.mark.e2e
+
+RUN = "manual__e2e"
+NEVER_STARTED = "0001-01-01T00:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def stack(engine: None, ui_enabled: bool, workdir: Path) -> Iterator[Stack]:
+    made = Stack(workdir, ui=ui_enabled)
+    try:
+        yield made
+    finally:
+        made.down(volumes=True)
+
+
+def _client(stack: Stack, task: str) -> XComClient:
+    key = stack.read_secret("signing-key").encode()
+    token = tokens.mint(
+        key,
+        now=int(time.time()),
+        expires_in=600,
+        dag_id="etl_daily",
+        run_id=RUN,
+        task_id=task,
+        map_index=-1,
+        control_plane=False,
+    )
+    return XComClient(f"127.0.0.1:{stack.xcom_port}", token, timeout=5.0, retry=NO_RETRY)
+
+
+def _admin(stack: Stack) -> redis.Redis:
+    return redis.Redis(
+        host="127.0.0.1",
+        port=stack.redis_port,
+        username=acl.ADMIN_USER,
+        password=stack.read_secret("redis-admin-password"),
+        socket_timeout=5,
+    )
+
+
+def test_up_and_readme_walkthrough(stack: Stack, ui_enabled: bool) -> None:
+    took = stack.up()
+    print(f"stack up (--wait, all healthy) in {took:.1f} s")
+    assert stack.container_state("xcom-init")["ExitCode"] == 0
+    assert stack.container_state("xcom-init-redis")["ExitCode"] == 0
+
+    # README: mint a token, push, then fetch as a dependent task, all with the CLI inside the
+    # xcom container.
+    token = stack.exec(
+        "xcom", "leoflow-xcom", "token", "--dag", "etl_daily", "--run", RUN, "--task", "extract"
+    ).strip()
+    pushed = stack.exec(
+        "xcom",
+        "leoflow-xcom",
+        "push",
+        "output",
+        '{"rows": 42, "uri": "s3://bucket/etl/part-0.parquet"}',
+        env={"LEOFLOW_XCOM_TOKEN": token},
+    )
+    assert "pushed 'output'" in pushed
+    token = stack.exec(
+        "xcom", "leoflow-xcom", "token", "--dag", "etl_daily", "--run", RUN, "--task", "transform"
+    ).strip()
+    fetched = stack.exec(
+        "xcom", "leoflow-xcom", "fetch", "extract", "output", env={"LEOFLOW_XCOM_TOKEN": token}
+    )
+    assert json.loads(fetched) == {"rows": 42, "uri": "s3://bucket/etl/part-0.parquet"}
+    listed = stack.exec("xcom", "leoflow-xcom", "ls", env={"LEOFLOW_XCOM_TOKEN": token})
+    assert "extract" in listed and "output" in listed
+    # The rules say no, clearly: a schema mismatch is refused with its path.
+    refused = stack.compose_run(
+        "exec", "-T", "-e", f"LEOFLOW_XCOM_TOKEN={token}", "xcom",
+        "leoflow-xcom", "push", "stats", '{"kept": "many", "dropped": 0}',
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "XCOM_SCHEMA_MISMATCH" in refused.stderr and "kept" in refused.stderr
+
+    # Secrets: 0600 files in a 0700 directory owned by the service user.
+    modes = stack.exec(
+        "xcom", "sh", "-c", "stat -c '%a %U %n' /var/lib/leoflow/secrets /var/lib/leoflow/secrets/*"
+    ).splitlines()
+    assert modes[0].startswith("700 leoflow ")
+    assert all(line.startswith("600 leoflow ") for line in modes[1:]) and len(modes) == 7
+    # Redis: the default user is off; the service user cannot leave xcom:* keys.
+    anonymous = stack.compose_run(
+        "exec", "-T", "redis", "redis-cli", "-p", str(stack.redis_port), "ping"
+    )
+    assert "NOAUTH" in anonymous.stdout + anonymous.stderr
+    service = redis.Redis(
+        host="127.0.0.1",
+        port=stack.redis_port,
+        username=acl.SERVICE_USER,
+        password=stack.read_secret("redis-xcom-password"),
+    )
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        service.set("elsewhere", "1")
+    service.close()
+
+
+def test_browse_via_ui_proxy(stack: Stack, ui_enabled: bool) -> None:
+    if not ui_enabled:
+        pytest.skip(
+            f"xcom-ui not started: `leoflow-xcom ui` does not exist in {XCOM_IMAGE} (the proxy "
+            "is built on another branch); compose.yaml defines the service and its healthcheck"
+        )
+    password = stack.read_secret("ui-password")
+    url = (
+        f"http://127.0.0.1:{stack.ui_port}/api/v1/dags/etl_daily/dagRuns/{RUN}"
+        "/taskInstances/extract/xcomEntries/output"
+    )
+    request = urllib.request.Request(url)
+    basic = base64.b64encode(f"leoflow:{password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {basic}")
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        body = json.loads(reply.read())
+    assert body["key"] == "output"
+    assert "42" in json.dumps(body["value"])
+
+
+def test_sigkill_redis_loses_no_acknowledged_write(stack: Stack) -> None:
+    writer, reader = _client(stack, "load"), _client(stack, "notify")
+    acked: dict[str, int] = {}
+    failed = 0
+    stop = threading.Event()
+
+    def push_forever() -> None:
+        nonlocal failed
+        i = 0
+        while not stop.is_set():
+            key = f"k{i}"
+            try:
+                writer.push(key, {"i": i})
+            except XComError:
+                failed += 1  # not acknowledged: may or may not be stored
+                time.sleep(0.05)
+            else:
+                acked[key] = i
+            i += 1
+
+    thread = threading.Thread(target=push_forever)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(acked) < 300 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        killed_at = len(acked)
+        done = stack.compose_run("kill", "-s", "SIGKILL", "redis")
+        assert done.returncode == 0, done.stderr
+        started = time.monotonic()
+        back = stack.compose_run("up", "-d", "--wait", "redis", timeout=120)
+        assert back.returncode == 0, back.stderr
+        print(f"redis SIGKILLed after {killed_at} acked pushes, healthy again in "
+              f"{time.monotonic() - started:.1f} s")  # fmt: skip
+        deadline = time.monotonic() + 30
+        while len(acked) < killed_at + 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert len(acked) >= killed_at + 100, "the service did not recover after Redis restarted"
+    missing = [k for k, i in acked.items() if reader.pull("load", k) != {"i": i}]
+    print(f"{len(acked)} acknowledged pushes, {failed} refused while Redis was down, "
+          f"{len(missing)} lost")  # fmt: skip
+    assert missing == []
+    writer.close()
+    reader.close()
+
+
+def test_down_then_up_keeps_data_and_secrets(stack: Stack) -> None:
+    key_before = stack.read_secret("signing-key")
+    stack.down(volumes=False)
+    took = stack.up()
+    print(f"down, then up again in {took:.1f} s")
+    assert stack.read_secret("signing-key") == key_before
+    reader = _client(stack, "transform")
+    assert reader.pull("extract", "output") == {"rows": 42, "uri": "s3://bucket/etl/part-0.parquet"}
+    reader.close()
+
+
+def test_rotating_a_secret_as_documented(stack: Stack) -> None:
+    before = stack.read_secret("redis-xcom-password")
+    key_before = stack.read_secret("signing-key")
+    rotate = stack.compose_run(
+        "run", "--rm", "--no-deps", "xcom-init",
+        "init", "--stage", "all", "--rotate", "redis-xcom-password",
+    )  # fmt: skip
+    assert rotate.returncode == 0, rotate.stderr
+    assert stack.read_secret("redis-xcom-password") != before
+    assert stack.read_secret("signing-key") == key_before
+    restarted = stack.compose_run("restart", "xcom")
+    assert restarted.returncode == 0, restarted.stderr
+    healthy = stack.compose_run("up", "-d", "--wait", "xcom", timeout=120)
+    assert healthy.returncode == 0, healthy.stderr
+    old = redis.Redis(
+        host="127.0.0.1", port=stack.redis_port, username=acl.SERVICE_USER, password=before,
+        retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
+    )  # fmt: skip
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        old.ping()
+    reader = _client(stack, "transform")
+    assert reader.pull("extract", "output")["rows"] == 42
+    reader.close()
+
+
+def test_upgrade_by_changing_tags_keeps_data(stack: Stack) -> None:
+    # A "new release": the same image under a new tag, as a registry would serve it.
+    new_image = XCOM_IMAGE.rsplit(":", 1)[0] + ":e2e-upgrade"
+    assert stack.compose_run("version").returncode == 0
+    import subprocess
+
+    subprocess.run(["docker", "tag", XCOM_IMAGE, new_image], check=True, timeout=30)
+    try:
+        started = time.monotonic()
+        upgrade = subprocess.run(
+            [
+                str(ROOT / "scripts" / "upgrade.sh"),
+                "--env-file", str(stack.env_file),
+                "--set", f"LEOFLOW_XCOM_IMAGE={new_image}",
+                "--no-pull",
+                "--",
+                *stack.base_command[2:],
+            ],
+            cwd=COMPOSE_DIR, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert upgrade.returncode == 0, upgrade.stderr[-2000:]
+        print(f"upgrade (tag change, up -d --wait) in {time.monotonic() - started:.1f} s")
+        ids = stack.compose_run("ps", "-q", "xcom").stdout.split()
+        image = subprocess.run(
+            ["docker", "inspect", "-f", "{{.Config.Image}}", ids[0]],
+            capture_output=True, text=True, check=True, timeout=30,
+        ).stdout.strip()  # fmt: skip
+        assert image == new_image
+        reader = _client(stack, "transform")
+        assert reader.pull("extract", "output")["rows"] == 42
+        reader.close()
+
+        # A layout this version does not know: init refuses clearly, the service is not
+        # restarted on it.
+        admin = _admin(stack)
+        admin.set(keys.LAYOUT_KEY, "99")
+        again = stack.compose_run("up", "-d", "--wait", timeout=180)
+        assert again.returncode != 0
+        logs = stack.compose_run("logs", "--no-color", "xcom-init-redis").stdout
+        assert "STORE_LAYOUT_MISMATCH" in logs and "layout version 99" in logs
+        admin.set(keys.LAYOUT_KEY, str(keys.LAYOUT_VERSION))
+        admin.close()
+    finally:
+        subprocess.run(["docker", "rmi", new_image], capture_output=True, timeout=60)
+
+
+def test_down_v_removes_everything(stack: Stack) -> None:
+    stack.down(volumes=True)
+    assert stack.leftovers() == ([], [])
+
+
+def test_broken_dag_stops_the_stack_before_it_starts(
+    engine: None, ui_enabled: bool, workdir: Path
+) -> None:
+    dags = workdir / "broken-dags"
+    dags.mkdir(mode=0o755)
+    for policy in (ROOT / "config" / "dags").glob("*.json"):
+        (dags / policy.name).write_bytes(policy.read_bytes())
+    bad = json.loads((dags / "etl_daily.json").read_text())
+    bad["tasks"][1]["depends_on"] = ["no_such_task"]
+    (dags / "etl_daily.json").write_text(json.dumps(bad))
+    for path in dags.iterdir():
+        path.chmod(0o644)
+    broken = Stack(workdir, ui=ui_enabled, dags_dir=dags)
+    try:
+        up = broken.compose_run("up", "-d", "--wait", timeout=180)
+        assert up.returncode != 0
+        assert "xcom-init" in up.stderr
+        logs = broken.compose_run("logs", "--no-color", "xcom-init").stdout
+        assert "invalid DAG policy" in logs
+        assert "etl_daily.json" in logs and "no_such_task" in logs
+        assert broken.container_state("xcom-init")["ExitCode"] == 1
+        services = ["redis", "xcom-init-redis", "xcom"] + (["xcom-ui"] if ui_enabled else [])
+        for service in services:
+            assert broken.container_state(service)["StartedAt"] == NEVER_STARTED, service
+    finally:
+        broken.down(volumes=True)
+    assert broken.leftovers() == ([], [])

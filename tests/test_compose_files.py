@@ -1,0 +1,102 @@
+"""Static checks of the Compose files with the real `docker compose config` (no engine needed).
+
+`make test` installs the Compose CLI plugin first (scripts/docker-engine.sh compose-plugin).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.redis_proc import ROOT
+
+COMPOSE_DIR = ROOT / "compose"
+PORTS = {"LEOFLOW_REDIS_PORT": "16379", "LEOFLOW_XCOM_PORT": "16051", "LEOFLOW_UI_PORT": "16080"}
+
+
+def compose_config(*files: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    if shutil.which("docker") is None:
+        pytest.fail(
+            "no docker CLI: `make test` needs it for `docker compose config` (Debian: apt-get "
+            "install docker.io; no engine needed)",
+            pytrace=False,
+        )
+    args = ["docker", "compose", *(a for f in files for a in ("-f", f))]
+    plain = {k: v for k, v in os.environ.items() if not k.startswith(("LEOFLOW_", "COMPOSE_"))}
+    done = subprocess.run(
+        [*args, "--profile", "loadtest", "config", "--format", "json"],
+        cwd=COMPOSE_DIR,
+        env={**plain, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if "is not a docker command" in done.stderr or "unknown command" in done.stderr:
+        pytest.fail(
+            "the Docker Compose v2 plugin is missing: run `bash scripts/docker-engine.sh "
+            "compose-plugin` (`make test` does)",
+            pytrace=False,
+        )
+    assert done.returncode == 0, done.stderr
+    config: dict[str, Any] = json.loads(done.stdout)
+    return config
+
+
+def test_compose_yaml_for_users() -> None:
+    config = compose_config("compose.yaml")
+    services = config["services"]
+    assert set(services) == {"redis", "xcom-init", "xcom-init-redis", "xcom", "xcom-ui", "locust"}
+    assert config["networks"]["xcom"]["driver"] == "bridge"
+    assert all("network_mode" not in s for s in services.values())
+    assert services["locust"]["profiles"] == ["loadtest"]
+    assert services["redis"]["image"].startswith("redis:")
+    for name in ("redis", "xcom-init", "xcom", "xcom-ui"):
+        assert "resources" in services[name]["deploy"], name
+    assert services["xcom-init"]["restart"] == "no"
+    for name in ("xcom", "xcom-ui"):
+        assert services[name]["restart"] == "unless-stopped"
+        depends = services[name]["depends_on"]
+        assert depends["xcom-init-redis"]["condition"] == "service_completed_successfully"
+        assert depends["redis"]["condition"] == "service_healthy"
+        assert services[name]["healthcheck"]["test"]
+    assert services["redis"]["depends_on"]["xcom-init"]["condition"] == (
+        "service_completed_successfully"
+    )
+    # No secret in the file: services only get paths of secret files.
+    for service in services.values():
+        for name in service.get("environment") or {}:
+            assert "PASSWORD" not in name or name.endswith("_FILE"), name
+            assert "TOKEN" not in name or name.endswith("_FILE"), name
+
+
+def test_every_image_is_overridable() -> None:
+    env = {
+        "LEOFLOW_XCOM_IMAGE": "registry.example/xcom:9",
+        "LEOFLOW_REDIS_IMAGE": "registry.example/redis:9",
+        "LEOFLOW_LOCUST_IMAGE": "registry.example/locust:9",
+    }
+    services = compose_config("compose.yaml", env=env)["services"]
+    assert {s["image"] for s in services.values()} == set(env.values())
+
+
+def test_hostnet_override_uses_only_the_host_network() -> None:
+    config = compose_config("compose.yaml", "compose.hostnet.yaml", env=PORTS)
+    assert not config.get("networks")
+    for name, service in config["services"].items():
+        assert service["network_mode"] == "host", name
+        assert not service.get("networks"), name
+        assert not service.get("ports"), name
+    redis = config["services"]["redis"]
+    assert redis["command"][-4:] == ["--bind", "127.0.0.1", "--port", "16379"]
+    assert config["services"]["xcom"]["environment"]["LEOFLOW_XCOM_LISTEN"] == "127.0.0.1:16051"
+
+
+def test_hostnet_override_requires_ports() -> None:
+    with pytest.raises(AssertionError, match="choose a free port"):
+        compose_config("compose.yaml", "compose.hostnet.yaml")
