@@ -26,60 +26,18 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 COMPOSE_DIR = ROOT / "compose"
 XCOM_IMAGE = os.environ.get("LEOFLOW_E2E_XCOM_IMAGE", f"leoflow/xcom:{__version__}")
 REDIS_IMAGE = os.environ.get("LEOFLOW_E2E_REDIS_IMAGE", "leoflow/redis-standin:dev")
-NO_UI_OVERRIDE = Path(__file__).parent / "compose.no-ui.yaml"
 
 
 def _run(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def image_has_ui() -> bool:
-    probe = _run(["docker", "run", "--rm", "--network", "none", XCOM_IMAGE, "ui", "--help"])
-    return probe.returncode == 0
-
-
-@pytest.fixture(scope="session")
-def engine() -> None:
-    if shutil.which("docker") is None:
-        pytest.fail("no docker CLI: run `make compose-test`, which installs one", pytrace=False)
-    if _run(["docker", "info"], timeout=15).returncode != 0:
-        pytest.fail(
-            "no Docker engine answers: run `make compose-test` (scripts/docker-engine.sh up "
-            "starts one)",
-            pytrace=False,
-        )
-    for image in (XCOM_IMAGE, REDIS_IMAGE):
-        if _run(["docker", "image", "inspect", image]).returncode != 0:
-            pytest.fail(f"image {image} missing: `make compose-test` builds it", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def ui_enabled(engine: None) -> bool:
-    return image_has_ui()
-
-
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    if not any("e2e" in str(arg) for arg in config.args):
-        return []
-    try:
-        has_ui = image_has_ui()
-    except (OSError, subprocess.SubprocessError):
-        return ["e2e: docker not usable (see the failures below)"]
-    if has_ui:
-        return [f"e2e: {XCOM_IMAGE} with xcom-ui (the UI proxy)"]
-    return [
-        f"e2e: xcom-ui NOT STARTED: `leoflow-xcom ui` does not exist in {XCOM_IMAGE} (this "
-        "branch has no proxy yet); stacks run with tests/e2e/compose.no-ui.yaml"
-    ]
-
-
 class Stack:
     """One Compose project on free loopback ports, with its own env file and volumes."""
 
-    def __init__(self, workdir: Path, ui: bool, dags_dir: Path | None = None) -> None:
+    def __init__(self, workdir: Path, dags_dir: Path | None = None) -> None:
         self.project = f"lxe2e-{uuid.uuid4().hex[:8]}"
         self.redis_port, self.xcom_port, self.ui_port = free_port(), free_port(), free_port()
-        self.ui = ui
         self.env_file = workdir / f"{self.project}.env"
         extra = {
             "COMPOSE_PROJECT_NAME": self.project,
@@ -98,8 +56,6 @@ class Stack:
         ]
         self.env_file.write_text("\n".join(pins + [f"{k}={v}" for k, v in extra.items()]) + "\n")
         self.files = ["compose.yaml", "compose.hostnet.yaml"]
-        if not ui:
-            self.files.append(str(NO_UI_OVERRIDE))
         self.compose = DockerCompose(
             context=str(COMPOSE_DIR),
             compose_file_name=self.files,

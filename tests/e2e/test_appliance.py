@@ -29,8 +29,8 @@ NEVER_STARTED = "0001-01-01T00:00:00Z"
 
 
 @pytest.fixture(scope="module")
-def stack(engine: None, ui_enabled: bool, workdir: Path) -> Iterator[Stack]:
-    made = Stack(workdir, ui=ui_enabled)
+def stack(engine: None, workdir: Path) -> Iterator[Stack]:
+    made = Stack(workdir)
     try:
         yield made
     finally:
@@ -62,7 +62,7 @@ def _admin(stack: Stack) -> redis.Redis:
     )
 
 
-def test_up_and_readme_walkthrough(stack: Stack, ui_enabled: bool) -> None:
+def test_up_and_readme_walkthrough(stack: Stack) -> None:
     took = stack.up()
     print(f"stack up (--wait, all healthy) in {took:.1f} s")
     assert stack.container_state("xcom-init")["ExitCode"] == 0
@@ -121,12 +121,7 @@ def test_up_and_readme_walkthrough(stack: Stack, ui_enabled: bool) -> None:
     service.close()
 
 
-def test_browse_via_ui_proxy(stack: Stack, ui_enabled: bool) -> None:
-    if not ui_enabled:
-        pytest.skip(
-            f"xcom-ui not started: `leoflow-xcom ui` does not exist in {XCOM_IMAGE} (the proxy "
-            "is built on another branch); compose.yaml defines the service and its healthcheck"
-        )
+def test_browse_via_ui_proxy(stack: Stack) -> None:
     password = stack.read_secret("ui-password")
     url = (
         f"http://127.0.0.1:{stack.ui_port}/api/v1/dags/etl_daily/dagRuns/{RUN}"
@@ -277,9 +272,7 @@ def test_down_v_removes_everything(stack: Stack) -> None:
     assert stack.leftovers() == ([], [])
 
 
-def test_broken_dag_stops_the_stack_before_it_starts(
-    engine: None, ui_enabled: bool, workdir: Path
-) -> None:
+def test_broken_dag_stops_the_stack_before_it_starts(engine: None, workdir: Path) -> None:
     dags = workdir / "broken-dags"
     dags.mkdir(mode=0o755)
     for policy in (ROOT / "config" / "dags").glob("*.json"):
@@ -289,7 +282,7 @@ def test_broken_dag_stops_the_stack_before_it_starts(
     (dags / "etl_daily.json").write_text(json.dumps(bad))
     for path in dags.iterdir():
         path.chmod(0o644)
-    broken = Stack(workdir, ui=ui_enabled, dags_dir=dags)
+    broken = Stack(workdir, dags_dir=dags)
     try:
         up = broken.compose_run("up", "-d", "--wait", timeout=180)
         assert up.returncode != 0
@@ -298,7 +291,7 @@ def test_broken_dag_stops_the_stack_before_it_starts(
         assert "invalid DAG policy" in logs
         assert "etl_daily.json" in logs and "no_such_task" in logs
         assert broken.container_state("xcom-init")["ExitCode"] == 1
-        services = ["redis", "xcom-init-redis", "xcom"] + (["xcom-ui"] if ui_enabled else [])
+        services = ["redis", "xcom-init-redis", "xcom", "xcom-ui"]
         for service in services:
             assert broken.container_state(service)["StartedAt"] == NEVER_STARTED, service
     finally:
