@@ -1,0 +1,23 @@
+"""The project image installs exactly compose/requirements.lock: it must pin every runtime
+dependency of pyproject.toml, or the image build's `pip check` fails late, in compose-test."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+from tests.redis_proc import ROOT
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_lock_pins_every_runtime_dependency() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r) for r in project["dependencies"]}
+    lock = (ROOT / "compose" / "requirements.lock").read_text().splitlines()
+    pinned = {_name(line) for line in lock if line and not line.startswith("#")}
+    assert all("==" in line for line in lock if line and not line.startswith("#"))
+    missing = wanted - pinned
+    assert not missing, f"add to compose/requirements.lock (see its header): {sorted(missing)}"
