@@ -32,6 +32,21 @@ def _run(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[st
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+@pytest.fixture(scope="session")
+def engine() -> None:
+    if shutil.which("docker") is None:
+        pytest.fail("no docker CLI: run `make compose-test`, which installs one", pytrace=False)
+    if _run(["docker", "info"], timeout=15).returncode != 0:
+        pytest.fail(
+            "no Docker engine answers: run `make compose-test` (scripts/docker-engine.sh up "
+            "starts one)",
+            pytrace=False,
+        )
+    for image in (XCOM_IMAGE, REDIS_IMAGE):
+        if _run(["docker", "image", "inspect", image]).returncode != 0:
+            pytest.fail(f"image {image} missing: `make compose-test` builds it", pytrace=False)
+
+
 class Stack:
     """One Compose project on free loopback ports, with its own env file and volumes."""
 
