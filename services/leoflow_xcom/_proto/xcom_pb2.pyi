@@ -511,7 +511,7 @@ class SessionRequest(_message.Message):
     Empty: the stream's `authorization: Bearer` metadata.
     """
     timeout_ms: _builtins.int
-    """Milliseconds the client still waits for this item, counted from its arrival at the server.
+    """Milliseconds the client still waits for this item, counted from its arrival at the service.
     An item that cannot start in time answers DEADLINE_EXCEEDED without being applied.
     0: no per-item deadline beyond the stream's own.
     """

@@ -6,7 +6,7 @@ import dataclasses
 import random
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import grpc
 
@@ -14,6 +14,7 @@ from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
 from leoflow_xcom.client._config import CHANNEL_OPTIONS, DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy
 from leoflow_xcom.client._errors import from_rpc_error
+from leoflow_xcom.client._session import SessionTransport
 from leoflow_xcom.core import codec, ids
 from leoflow_xcom.core.codec import JsonValue
 from leoflow_xcom.core.errors import StatusCode, XComError
@@ -37,6 +38,9 @@ class ListResult:
 class XComClient:
     """A client bound to one task token.
 
+    Push and pull travel over one long-lived XComSession stream per client (reconnected on
+    demand); `transport="unary"` sends them as unary RPCs instead. list and clear are unary.
+
     >>> with XComClient("127.0.0.1:50051", token) as xcom:
     ...     xcom.push("output", {"rows": 42})
     ...     rows = xcom.pull("extract", "output")["rows"]
@@ -50,6 +54,7 @@ class XComClient:
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = DEFAULT_RETRY,
         credentials: grpc.ChannelCredentials | None = None,
+        transport: Literal["session", "unary"] = "session",
     ) -> None:
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._timeout = timeout
@@ -59,6 +64,11 @@ class XComClient:
         else:
             self._channel = grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
         self._stub = pb_grpc.XComServiceStub(self._channel)
+        self._session: SessionTransport | None = None
+        if transport == "session":
+            self._session = SessionTransport(self._stub.XComSession, token, self._metadata)
+        elif transport != "unary":
+            raise ValueError(f"transport must be 'session' or 'unary', not {transport!r}")
 
     def __enter__(self) -> XComClient:
         return self
@@ -67,6 +77,8 @@ class XComClient:
         self.close()
 
     def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
         self._channel.close()
 
     # -- calls -------------------------------------------------------------------------------
@@ -81,7 +93,7 @@ class XComClient:
         """Push already-encoded UTF-8 JSON bytes (checked for size before sending)."""
         codec.check_size(len(data), key)
         request = pb.PushXComRequest(key=key, value=data)
-        reply = self._call(self._stub.PushXCom, request, timeout)
+        reply = self._hot("push", self._stub.PushXCom, request, timeout)
         return PushResult(reply.size_bytes, reply.expires_at_ms)
 
     def pull(
@@ -94,7 +106,7 @@ class XComClient:
         self, task_id: str, key: str, map_index: int | None = None, *, timeout: float | None = None
     ) -> bytes:
         request = pb.FetchXComRequest(task_id=task_id, key=key, **_given(map_index=map_index))
-        return self._call(self._stub.FetchXCom, request, timeout).value
+        return self._hot("fetch", self._stub.FetchXCom, request, timeout).value
 
     def pull_many(
         self,
@@ -114,9 +126,8 @@ class XComClient:
             selectors = [
                 pb.XComSelector(task_id=task_id, key=key, map_index=i) for i in map_indexes
             ]
-        reply = self._call(
-            self._stub.FetchXComs, pb.FetchXComsRequest(selectors=selectors), timeout
-        )
+        request = pb.FetchXComsRequest(selectors=selectors)
+        reply = self._hot("fetch_many", self._stub.FetchXComs, request, timeout)
         return {r.ref.map_index: codec.decode(r.value, key) for r in reply.results if r.found}
 
     def list(
@@ -173,20 +184,42 @@ class XComClient:
 
     # -- transport ---------------------------------------------------------------------------
 
+    def _hot(
+        self, field: str, method: Callable[..., _T], request: Any, timeout: float | None
+    ) -> _T:
+        """push, fetch, fetch_many: over the session, or unary with transport="unary"."""
+        session = self._session
+        if session is None:
+            return self._call(method, request, timeout)
+
+        def attempt(remaining: float) -> _T:
+            answer = session.call(field, request, remaining)
+            return getattr(answer, field)  # type: ignore[no-any-return]
+
+        return self._retrying(attempt, timeout)
+
     def _call(self, method: Callable[..., _T], request: Any, timeout: float | None) -> _T:
-        deadline = time.monotonic() + (self._timeout if timeout is None else timeout)
-        attempt = 0
-        while True:
-            attempt += 1
-            remaining = deadline - time.monotonic()
+        def attempt(remaining: float) -> _T:
             try:
-                return method(request, timeout=max(remaining, 0.001), metadata=self._metadata)
+                return method(request, timeout=remaining, metadata=self._metadata)
             except grpc.RpcError as exc:
-                error = from_rpc_error(exc)
-            if not _retryable(error) or attempt >= self._retry.max_attempts:
+                raise from_rpc_error(exc) from None
+
+        return self._retrying(attempt, timeout)
+
+    def _retrying(self, attempt: Callable[[float], _T], timeout: float | None) -> _T:
+        deadline = time.monotonic() + (self._timeout if timeout is None else timeout)
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return attempt(max(deadline - time.monotonic(), 0.001))
+            except XComError as exc:
+                error = exc
+            if not _retryable(error) or tries >= self._retry.max_attempts:
                 raise error
             # Full jitter keeps many agents from retrying in lockstep after an outage.
-            pause = random.uniform(0, self._retry.backoff(attempt))
+            pause = random.uniform(0, self._retry.backoff(tries))
             if time.monotonic() + pause >= deadline:
                 raise error
             time.sleep(pause)

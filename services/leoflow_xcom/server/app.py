@@ -17,7 +17,7 @@ from leoflow_xcom.core import limits
 from leoflow_xcom.core.errors import XComError
 from leoflow_xcom.core.tokens import TokenVerifier
 from leoflow_xcom.server.handlers import XComHandlers
-from leoflow_xcom.server.servicer import XComServicer
+from leoflow_xcom.server.session import XComSessionServicer
 from leoflow_xcom.settings import RedisSettings, ServeSettings
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.layout import ensure_layout
@@ -82,6 +82,7 @@ class RunningService:
     policies: LivePolicies
     health: health.HealthServicer
     housekeeper: Housekeeper
+    sessions: XComSessionServicer | None = None
 
     def set_serving(self, serving: bool) -> None:
         state = (
@@ -95,6 +96,8 @@ class RunningService:
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight ones finish within `grace`, then stop."""
         self.set_serving(False)
+        if self.sessions is not None:
+            self.sessions.end_sessions()  # long-lived streams would otherwise hold the grace
         self.server.stop(grace).wait()
         self.policies.stop()
         self.housekeeper.stop()
@@ -121,7 +124,8 @@ def start(serve: ServeSettings, redis_settings: RedisSettings) -> RunningService
         # Beyond this, calls get RESOURCE_EXHAUSTED at once instead of queueing without bound.
         maximum_concurrent_rpcs=serve.workers * 8,
     )
-    xcom_pb2_grpc.add_XComServiceServicer_to_server(XComServicer(handlers), server)
+    servicer = XComSessionServicer(handlers)
+    xcom_pb2_grpc.add_XComServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -133,7 +137,7 @@ def start(serve: ServeSettings, redis_settings: RedisSettings) -> RunningService
         raise RuntimeError(f"LEOFLOW_XCOM_LISTEN={serve.listen}: cannot bind ({exc})") from None
     server.start()
     running = RunningService(
-        server, port, policies, health_servicer, Housekeeper(RunRegistry(client))
+        server, port, policies, health_servicer, Housekeeper(RunRegistry(client)), servicer
     )
     holder.append(running)
     running.set_serving(True)
