@@ -42,7 +42,11 @@ class _Stream:
         self.broken = False
         self._outgoing: queue.SimpleQueue[pb.SessionRequest | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._call = open_stream(iter(self._outgoing.get, None), metadata=metadata)
+        # wait_for_ready: a stream opened while the service restarts waits for it (each call
+        # still waits only up to its own deadline) instead of failing at once.
+        self._call = open_stream(
+            iter(self._outgoing.get, None), metadata=metadata, wait_for_ready=True
+        )
         self._receiver = threading.Thread(
             target=self._receive, name="xcom-session-receiver", daemon=True
         )
