@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import signal
 import threading
+from collections.abc import Sequence
 from concurrent import futures
 
 import grpc
@@ -103,7 +104,13 @@ class RunningService:
         self.housekeeper.stop()
 
 
-def start(serve: ServeSettings, redis_settings: RedisSettings) -> RunningService:
+def start(
+    serve: ServeSettings,
+    redis_settings: RedisSettings,
+    extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+) -> RunningService:
+    """extra_handlers: more services on the same server and settings (the bench harness adds
+    its echo service this way; production adds none)."""
     client = connect(redis_settings)
     ensure_layout(client)
     store = PolicyStore(client)
@@ -128,6 +135,7 @@ def start(serve: ServeSettings, redis_settings: RedisSettings) -> RunningService
     xcom_pb2_grpc.add_XComServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    server.add_generic_rpc_handlers(tuple(extra_handlers))
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
