@@ -51,12 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run (~30 s)")
     parser.add_argument("--profile", action="store_true", help="py-spy the service and a client")
+    parser.add_argument("--only", help="comma-separated scenarios to run (default: all)")
     parser.add_argument("--payload", type=int, default=1024, help="value size in bytes")
     parser.add_argument("--out", type=Path, default=Path("docs/bench"))
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
     args = parser.parse_args(argv)
     rounds, single, busy = (1, 1.0, 0.7) if args.quick else (3, 1.2, 1.5)
     levels = [1, 8] if args.quick else [1, 2, 4, 8, 16]
+    only = set(args.only.split(",")) if args.only else None
+    latency = [n for n in LATENCY if only is None or n in only]
+    throughput = [n for n in THROUGHPUT if only is None or n in only]
     load_before = os.getloadavg()
     print(f"bench: load average before: {load_before[0]:.2f} (2 cores: >0.5 means noisy)")
     series: list[Series] = []
@@ -69,15 +73,15 @@ def main(argv: list[str] | None = None) -> int:
             # on the machine lands on all of them alike.
             gathered: dict[str, Raw] = {}
             for _ in range(rounds):
-                for name in LATENCY:
+                for name in latency:
                     raw = runner.measure(name, 1, single)
                     gathered[name] = gathered[name].add(raw) if name in gathered else raw
-            for name in LATENCY:
+            for name in latency:
                 summary, ms = gathered[name].summary()
                 series.append(summary)
                 cdfs[name] = cdf_points(ms)
             for clients in levels[1:]:
-                for name in THROUGHPUT:
+                for name in throughput:
                     series.append(runner.measure(name, clients, busy).summary()[0])
             if args.profile:
                 profile.record(runner, pool, args.out)

@@ -34,7 +34,7 @@ def record(runner: Runner, pool: ClientPool, out: Path) -> None:
                 "raw",
                 "--output",
                 str(raw),
-                "--threads",
+                "--gil",
                 "--nonblocking",
             ]
             procs.append(

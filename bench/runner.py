@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import multiprocessing.connection
-import threading
 import time
 from multiprocessing.process import BaseProcess
 
@@ -32,10 +31,23 @@ class ClientPool:
             self._conns.append(parent)
             self.processes.append(proc)
 
-    def run(self, jobs: list[workload.Job]) -> list[workload.Result]:
-        for conn, job in zip(self._conns, jobs, strict=False):
+    def start(self, jobs: list[workload.Job]) -> tuple[float, float]:
+        """Send the jobs, wait until every client has warmed up, open the shared window."""
+        conns = self._conns[: len(jobs)]
+        for conn, job in zip(conns, jobs, strict=True):
             conn.send(job)
-        return [conn.recv() for conn in self._conns[: len(jobs)]]
+        for conn in conns:
+            ready = conn.recv()
+            if ready != "ready":  # the client failed while warming up
+                raise RuntimeError(f"bench client failed to start: {ready}")
+        start_at = time.time() + 0.05
+        window = (start_at, start_at + jobs[0].seconds)
+        for conn in conns:
+            conn.send(window)
+        return window
+
+    def results(self, count: int) -> list[workload.Result]:
+        return [conn.recv() for conn in self._conns[:count]]
 
     def close(self) -> None:
         for conn in self._conns:
@@ -68,8 +80,6 @@ class Runner:
 
     def measure(self, scenario: str, clients: int, seconds: float) -> Raw:
         jobs = []
-        start_at = time.time() + 0.4 + 0.1 * clients
-        stop_at = start_at + seconds
         for index in range(clients):
             run_id = f"bench-{index}"
             push, fetch = self._prepare(run_id)
@@ -82,18 +92,16 @@ class Runner:
                     push_token=push,
                     fetch_token=fetch,
                     payload=self.payload,
-                    start_at=start_at,
-                    stop_at=stop_at,
+                    seconds=seconds,
                     warmup=200 if clients == 1 else 50,
                 )
             )
-        sender = _Sender(self.pool, jobs)
-        sender.start()
+        start_at, stop_at = self.pool.start(jobs)
         _sleep_until(start_at)
         service0, redis0 = _cpu(self._service), _cpu(self._redis)
         _sleep_until(stop_at)
         service1, redis1 = _cpu(self._service), _cpu(self._redis)
-        results = sender.join()
+        results = self.pool.results(len(jobs))
         return Raw(
             scenario,
             clients,
@@ -146,21 +154,6 @@ class Raw:
             ),
             ms,
         )
-
-
-class _Sender:
-    """Sends the jobs and collects results on a thread, so the caller can sample CPU."""
-
-    def __init__(self, pool: ClientPool, jobs: list[workload.Job]) -> None:
-        self._results: list[workload.Result] = []
-        self._thread = threading.Thread(target=lambda: self._results.extend(pool.run(jobs)))
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self) -> list[workload.Result]:
-        self._thread.join()
-        return self._results
 
 
 def _cpu(proc: psutil.Process) -> float:

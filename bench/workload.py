@@ -44,8 +44,7 @@ class Job:
     push_token: str
     fetch_token: str
     payload: int
-    start_at: float  # time.time() of the window's start, shared by all clients of a run
-    stop_at: float
+    seconds: float  # the measured window, shared by all clients of a run
     warmup: int = 300
 
 
@@ -187,19 +186,22 @@ def build(job: Job) -> tuple[Caller, Callable[[], None]]:
     return (lambda i: xcom.pull_json(PUSH_TASK, FETCH_KEY)), xcom.close
 
 
-def run(job: Job) -> Result:
+def run(job: Job, conn: Connection) -> Result:
+    """Warm up, report ready, get the shared window (time.time() start, stop), measure."""
     call, close = build(job)
     errors, first_error = 0, ""
     try:
         for i in range(job.warmup):
             call(i)
-        while time.time() < job.start_at:
+        conn.send("ready")
+        start_at, stop_at = conn.recv()
+        while time.time() < start_at:
             time.sleep(0.0005)
         samples = array.array("d")
         clock = time.perf_counter
         cpu0 = time.process_time()
         i = 0
-        while time.time() < job.stop_at:
+        while time.time() < stop_at:
             t0 = clock()
             try:
                 call(i)
@@ -225,6 +227,6 @@ def serve(conn: Connection) -> None:
         if job is None:
             return
         try:
-            conn.send(run(job))
+            conn.send(run(job, conn))
         except Exception as exc:
             conn.send(Result(b"", 0, 0.0, 1, repr(exc)))

@@ -511,9 +511,9 @@ class SessionRequest(_message.Message):
     Empty: the stream's `authorization: Bearer` metadata.
     """
     timeout_ms: _builtins.int
-    """Milliseconds the client still waits for this item, counted from its arrival at the service.
-    An item that cannot start in time answers DEADLINE_EXCEEDED without being applied.
-    0: no per-item deadline beyond the stream's own.
+    """Milliseconds the client still waits for this item. The client gives up after it; the
+    service, which takes a session's items up in order, answers DEADLINE_EXCEEDED without
+    applying an item whose time ran out before its store work began. 0: no per-item deadline.
     """
     @_builtins.property
     def push(self) -> Global___PushXComRequest: ...

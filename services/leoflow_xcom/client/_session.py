@@ -79,10 +79,11 @@ class _Stream:
                     waiter.put(response)
             error = ServiceUnavailableError("the XCom session stream was closed by the service")
         except grpc.RpcError as exc:
-            error = from_rpc_error(exc)
-            if error.code == grpc.StatusCode.CANCELLED.value[0]:
-                # A server that drains cancels its streams: the items were not answered.
-                error = ServiceUnavailableError(f"the XCom session was cancelled: {error}")
+            if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.CANCELLED:
+                # A draining service cancels idle streams: nothing waiting was answered.
+                error = ServiceUnavailableError("the XCom session was cancelled by the service")
+            else:
+                error = from_rpc_error(exc)
         with self._lock:
             self.broken = True
             waiters, self.waiters = self.waiters, {}
