@@ -14,7 +14,7 @@ from leoflow_xcom.settings import RedisSettings, ServeSettings
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
-    serve = ServeSettings()  # type: ignore[call-arg]
+    serve = ServeSettings()  # type: ignore[call-arg,unused-ignore]
     running = start(serve, RedisSettings(), extra_handlers=[echo.handler()])
     print(f"bench-server: serving on port {running.port}", flush=True)
     run_until_signal(running, serve.drain_seconds)

@@ -79,7 +79,13 @@ def publish_example_policies(redis: RedisProcess) -> None:
     PolicyStore(redis.client()).publish(docs)
 
 
-def start(*, module: str = "bench.server", workers: int = 32, log_name: str = "service") -> Stack:
+BENCH_SERVER = [sys.executable, "-m", "bench.server"]
+
+
+def start(
+    *, command: list[str] | None = None, workers: int = 32, log_name: str = "service"
+) -> Stack:
+    """command: how to run the service (default: the bench server, with the echo service)."""
     workdir = Path(tempfile.mkdtemp(prefix="leoflow-bench-"))
     redis = RedisProcess(redis_binary(), workdir / "redis").start()
     publish_example_policies(redis)
@@ -98,7 +104,7 @@ def start(*, module: str = "bench.server", workers: int = 32, log_name: str = "s
     }
     log = open(workdir / f"{log_name}.log", "wb")  # lives as long as the child
     service = subprocess.Popen(
-        [sys.executable, "-m", module], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        command or BENCH_SERVER, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
     )
     target = f"127.0.0.1:{port}"
     stack = Stack(redis, service, target, key.encode(), workdir)

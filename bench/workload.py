@@ -57,7 +57,7 @@ class Result:
     first_error: str
 
 
-Caller = Callable[[int], None]
+Caller = Callable[[int], object]
 
 
 def _md(token: str) -> tuple[tuple[str, str], ...]:
