@@ -28,11 +28,13 @@ LATENCY = [
     "echo-session-push",
     "echo-sdk-session-push",
     "redis-push",
+    "echo-store-session-push",
     "sdk-push-unary",
     "sdk-push-session",
     "echo-unary-fetch",
     "echo-session-fetch",
     "redis-get",
+    "echo-store-session-fetch",
     "sdk-fetch-unary",
     "sdk-fetch-session",
 ]

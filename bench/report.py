@@ -62,6 +62,18 @@ def checks(series: Sequence[Series]) -> list[Check]:
                 f"x (floor {floor:.3f} ms = echo {echo:.3f} + redis {raw:.3f})",
             )
         )
+        composite = find(series, f"echo-store-session-{op}", 1)
+        if composite is not None:
+            ratio = sdk.p50 / composite.p50
+            out.append(
+                Check(
+                    f"{op} p50 / (session echo doing the raw Redis call itself)",
+                    ratio,
+                    FLOOR_RATIO,
+                    ratio <= FLOOR_RATIO,
+                    f"x (diagnostic, not an issue target; floor {composite.p50:.3f} ms)",
+                )
+            )
         busy = find(series, f"sdk-{op}-session", SESSIONS)
         echo8 = find(series, f"echo-session-{op}", SESSIONS)
         if busy is not None and echo8 is not None:

@@ -158,6 +158,26 @@ def build(job: Job) -> tuple[Caller, Callable[[], None]]:
             ),
             channel.close,
         )
+    if name in ("echo-store-session-push", "echo-store-session-fetch"):
+        ask = _raw_session(channel, echo.SESSION_STORE)
+        if name == "echo-store-session-push":
+            return (
+                lambda i: ask(
+                    pb.SessionRequest(
+                        id=i,
+                        push=pb.PushXComRequest(
+                            key=f"k{i % KEYS_PER_CLIENT}", value=value, run_id=job.run_id
+                        ),
+                    )
+                ),
+                channel.close,
+            )
+        return (
+            lambda i: ask(
+                pb.SessionRequest(id=i, fetch=pb.FetchXComRequest(key=FETCH_KEY, run_id=job.run_id))
+            ),
+            channel.close,
+        )
     if name == "echo-sdk-session-push":
         # The SDK's own session machinery (receiver thread, waiters) against the echo.
         stream = channel.stream_stream(
