@@ -12,7 +12,6 @@ sent again.
 from __future__ import annotations
 
 import itertools
-import math
 import queue
 import threading
 from collections.abc import Callable
@@ -21,11 +20,11 @@ from typing import Any
 import grpc
 
 from leoflow_xcom._proto import xcom_pb2 as pb
+from leoflow_xcom.client import _base
 from leoflow_xcom.client._errors import (
     DeadlineExceededError,
     ServiceUnavailableError,
     from_rpc_error,
-    from_status_proto,
 )
 from leoflow_xcom.core.errors import XComError
 
@@ -104,12 +103,9 @@ class SessionTransport:
         self._stream: _Stream | None = None
         self._closed = False
 
-    def call(self, field: str, message: Any, timeout: float) -> pb.SessionResponse:
-        """Send one item (`field` is push, fetch or fetch_many) and wait for its answer."""
-        request = pb.SessionRequest(
-            id=next(self._ids), token=self._token, timeout_ms=math.ceil(timeout * 1000)
-        )
-        getattr(request, field).CopyFrom(message)
+    def call(self, field: str, message: Any, timeout: float) -> Any:
+        """Send one item (`field` is push, fetch or fetch_many); its result, or its error."""
+        request = _base.session_request(next(self._ids), self._token, field, message, timeout)
         waiter: queue.SimpleQueue[_Answer] = queue.SimpleQueue()
         stream = self._current()
         if not stream.send(request, waiter):
@@ -125,9 +121,7 @@ class SessionTransport:
             ) from None
         if isinstance(answer, XComError):
             raise answer
-        if answer.status.code:
-            raise from_status_proto(answer.status)
-        return answer
+        return _base.session_result(answer, field)
 
     def close(self) -> None:
         with self._lock:
