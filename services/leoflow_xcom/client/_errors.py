@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import grpc
+import grpc.aio
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -36,9 +37,11 @@ class XComRpcError(XComError):
 
 
 def from_rpc_error(error: grpc.RpcError) -> XComError:
-    call = error if isinstance(error, grpc.Call) else None
+    # A sync call's error is a grpc.Call; an asyncio one is an AioRpcError with the same
+    # synchronous code(), details() and trailing_metadata().
+    call = error if isinstance(error, grpc.Call | grpc.aio.AioRpcError) else None
     if call is not None:
-        status = rpc_status.from_call(call)
+        status = rpc_status.from_call(call)  # type: ignore[arg-type]
         if status is not None:
             typed = _typed(status)
             if typed is not None:
