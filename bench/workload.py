@@ -18,7 +18,7 @@ import grpc
 
 from bench import echo
 from leoflow_xcom._proto import xcom_pb2 as pb
-from leoflow_xcom.client import NO_RETRY, XComClient
+from leoflow_xcom.client import NO_RETRY, AsyncXComClient, XComClient
 from leoflow_xcom.client._session import SessionTransport
 from leoflow_xcom.core import keys
 from leoflow_xcom.settings import RedisSettings
@@ -208,6 +208,10 @@ def build(job: Job) -> tuple[Caller, Callable[[], None]]:
 
 def run(job: Job, conn: Connection) -> Result:
     """Warm up, report ready, get the shared window (time.time() start, stop), measure."""
+    if job.scenario.endswith("-aio"):
+        import uvloop
+
+        return uvloop.run(_run_aio(job, conn))
     call, close = build(job)
     errors, first_error = 0, ""
     try:
@@ -250,3 +254,42 @@ def serve(conn: Connection) -> None:
             conn.send(run(job, conn))
         except Exception as exc:
             conn.send(Result(b"", 0, 0.0, 1, repr(exc)))
+
+
+async def _run_aio(job: Job, conn: Connection) -> Result:
+    """The asyncio SDK on uvloop: sdk-push-aio, sdk-fetch-aio."""
+    value = echo.value_of(job.payload)
+    push = job.scenario.startswith("sdk-push")
+    xcom = AsyncXComClient(job.target, job.push_token if push else job.fetch_token, retry=NO_RETRY)
+
+    async def call(i: int) -> object:
+        if push:
+            return await xcom.push_json(f"k{i % KEYS_PER_CLIENT}", value)
+        return await xcom.pull_json(PUSH_TASK, FETCH_KEY)
+
+    errors, first_error = 0, ""
+    try:
+        for i in range(job.warmup):
+            await call(i)
+        conn.send("ready")
+        start_at, stop_at = conn.recv()
+        while time.time() < start_at:
+            time.sleep(0.0005)
+        samples = array.array("d")
+        clock = time.perf_counter
+        cpu0 = time.process_time()
+        i = 0
+        while time.time() < stop_at:
+            t0 = clock()
+            try:
+                await call(i)
+            except Exception as exc:
+                errors += 1
+                first_error = first_error or repr(exc)
+                continue
+            samples.append(clock() - t0)
+            i += 1
+        cpu = time.process_time() - cpu0
+    finally:
+        await xcom.close()
+    return Result(samples.tobytes(), len(samples), cpu, errors, first_error)
