@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run (~30 s)")
     parser.add_argument("--profile", action="store_true", help="py-spy the service and a client")
+    parser.add_argument(
+        "--advisory", action="store_true", help="exit 0 on missed targets (CI smoke on shared CPUs)"
+    )
     parser.add_argument("--only", help="comma-separated scenarios to run (default: all)")
     parser.add_argument("--payload", type=int, default=1024, help="value size in bytes")
     parser.add_argument("--out", type=Path, default=Path("docs/bench"))
@@ -115,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: wrote {args.json} and {', '.join(str(p) for p in paths)}")
     if any(s.errors for s in series):
         return 2
+    if args.advisory:
+        return 0
     return 0 if all(c.passed for c in found if not c.diagnostic) else 1
 
 

@@ -175,7 +175,9 @@ def plot(
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
+    colors = [plt.get_cmap("tab20")(i) for i in range(20)]  # more series than 10 colours
     fig, ax = plt.subplots(figsize=(8, 5))
+    ax.set_prop_cycle(color=colors)
     for name, (xs, ys) in cdfs.items():
         style = "--" if name.startswith(("echo", "redis")) else "-"
         ax.plot(xs, ys, style, label=name)
@@ -190,6 +192,7 @@ def plot(
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(8, 5))
+    ax.set_prop_cycle(color=colors)
     names = sorted({s.scenario for s in series if s.clients > 1})
     for name in names:
         points = sorted((s.clients, s.throughput) for s in series if s.scenario == name)
