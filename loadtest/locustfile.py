@@ -51,6 +51,9 @@ THRESHOLDS = {
 DAGS = dags.load()
 # Runs the hot path finished, for the UI scenario to browse: (dag_id, run_id, task_id).
 RECENT: collections.deque[tuple[str, str, str]] = collections.deque(maxlen=200)
+# Finished runs, oldest first; beyond DONE_KEPT they are cleared.
+DONE: collections.deque[tuple[str, str]] = collections.deque()
+DONE_KEPT = 200
 
 
 def _signing_key() -> bytes:
@@ -86,6 +89,13 @@ class _XComUser(GrpcUser):
             map_index=map_index,
         )
 
+    def clear_run(self, dag_id: str, run_id: str, name: str) -> None:
+        """The control plane's clean-up after a run: keeps Redis (noeviction, 512 MB in the
+        shipped redis.conf) from filling up during long runs, as real runs age out by TTL."""
+        token = tokens.mint(self.key, now=int(time.time()), expires_in=600, control_plane=True)
+        request = pb.ClearXComsRequest(dag_id=dag_id, run_id=run_id)
+        self.call(self.stub.ClearXComs, request, token, name)
+
     def call(self, method: Any, request: Any, token: str, name: str, expect: str = "") -> None:
         try:
             method(request, timeout=DEADLINE_SECONDS, metadata=_metadata(token, name, expect))
@@ -120,6 +130,10 @@ class HotPathUser(_XComUser):
                     push = pb.PushXComRequest(key=key, value=dag.output(t, key, self.rng))
                     self.call(self.stub.PushXCom, push, token, "hot: push")
             RECENT.append((dag.dag_id, run_id, t.task_id))
+        # Keep the run browsable by the UI scenario for a while, then clear the oldest ones.
+        DONE.append((dag.dag_id, run_id))
+        while len(DONE) > DONE_KEPT:
+            self.clear_run(*DONE.popleft(), "hot: clear run")
 
 
 class SizeSweepUser(_XComUser):
@@ -138,6 +152,7 @@ class SizeSweepUser(_XComUser):
         self.call(
             self.stub.PushXCom, over, token, "sweep: push limit+1 (refused)", "INVALID_ARGUMENT"
         )
+        self.clear_run("etl_daily", run_id, "sweep: clear run")
 
 
 class UiBrowserUser(HttpUser):
