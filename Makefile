@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv redis-bin compose-plugin protos lint test compose-test run clean
+.PHONY: help venv redis-bin compose-plugin protos lint lint-perf test compose-test run bench loadtest clean
 
 help:
 	@echo "make run      start Redis + the XCom service as local processes (no Docker)"
@@ -15,6 +15,8 @@ help:
 	@echo "make protos   regenerate the gRPC stubs from services/proto"
 	@echo "make lint     ruff + mypy only"
 	@echo "make compose-test  the Compose appliance end to end on a real Docker engine"
+	@echo "make bench    floors vs push/fetch side by side (BENCH_ARGS=--quick for a short run)"
+	@echo "make loadtest bounded headless Locust run (UI scenario only with LEOFLOW_UI_URL set)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +25,10 @@ $(STAMP): pyproject.toml
 	touch $@
 
 venv: $(STAMP)
+
+$(VENV)/.%-stamp: pyproject.toml $(STAMP)
+	$(VENV)/bin/pip install --quiet -e '.[$*]'
+	touch $@
 
 redis-bin:
 	@bash scripts/ensure-redis.sh
@@ -35,11 +41,15 @@ protos: venv
 	$(PY) scripts/gen_protos.py
 
 lint: venv
-	$(VENV)/bin/ruff check services scripts tests
-	$(VENV)/bin/ruff format --check services scripts tests
+	$(VENV)/bin/ruff check services scripts tests bench loadtest
+	$(VENV)/bin/ruff format --check services scripts tests bench loadtest
 	$(VENV)/bin/mypy
 
-test: venv redis-bin compose-plugin lint
+# Type-checks bench/ and loadtest/, which need their extras.
+lint-perf: $(VENV)/.bench-stamp $(VENV)/.loadtest-stamp
+	$(VENV)/bin/mypy --strict --config-file pyproject.toml bench loadtest
+
+test: venv redis-bin compose-plugin lint lint-perf
 	$(VENV)/bin/pytest -m "not e2e" $(PYTEST_ARGS)
 
 # Starts a Docker engine if none answers, builds the images, runs tests/e2e, stops the engine.
@@ -48,6 +58,14 @@ compose-test: venv
 
 run: venv
 	$(PY) scripts/run_local.py
+
+BENCH_ARGS ?=
+bench: $(VENV)/.bench-stamp redis-bin
+	$(PY) -m bench $(BENCH_ARGS)
+
+LOADTEST_ARGS ?=
+loadtest: $(VENV)/.loadtest-stamp redis-bin
+	$(PY) -m loadtest.run $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .leoflow .pytest_cache .mypy_cache .ruff_cache

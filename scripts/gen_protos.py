@@ -44,6 +44,13 @@ def rewrite_imports(text: str) -> str:
     return re.sub(r"\bleoflow\.xcom\.v1\.xcom_pb2\b", "leoflow_xcom._proto.xcom_pb2", text)
 
 
+def googleapis_root() -> Path:
+    # google/rpc/status.proto ships inside googleapis-common-protos (a grpcio-status dependency).
+    import google.rpc.status_pb2
+
+    return Path(google.rpc.status_pb2.__file__).resolve().parent.parent.parent
+
+
 def generate(out: Path) -> None:
     check_versions()
     bindir = Path(sys.executable).parent
@@ -53,6 +60,7 @@ def generate(out: Path) -> None:
             "-m",
             "grpc_tools.protoc",
             f"-I{PROTO_ROOT}",
+            f"-I{googleapis_root()}",
             f"--python_out={tmp}",
             f"--grpc_python_out={tmp}",
             # The plugins sit beside this interpreter; do not rely on PATH.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -53,7 +53,12 @@ class ServeSettings(BaseSettings):
 
     listen: str = "127.0.0.1:50051"
     signing_key_file: Path
-    workers: int = Field(default=32, ge=1, le=1024)
+    # Handler threads. Each open session stream holds one for its lifetime, so this bounds
+    # open sessions plus in-flight unary calls.
+    workers: int = Field(default=128, ge=2, le=4096)
+    # Open session streams per replica; default: three quarters of the workers, so unary calls
+    # (and health checks) always find a thread. Beyond it the SDK falls back to unary calls.
+    max_sessions: int | None = Field(default=None, ge=1, le=4096)
     drain_seconds: float = Field(default=10.0, ge=0, le=300)
     policy_refresh_seconds: float = Field(default=0.5, gt=0, le=60)
     # Redis may still be starting or replaying its AOF: wait this long for it at startup.
@@ -65,6 +70,19 @@ class ServeSettings(BaseSettings):
             .get_secret_value()
             .encode("utf-8")
         )
+
+    @model_validator(mode="after")
+    def _sessions_leave_threads(self) -> ServeSettings:
+        if self.max_sessions is not None and self.max_sessions >= self.workers:
+            raise ValueError(
+                "LEOFLOW_XCOM_MAX_SESSIONS must be below LEOFLOW_XCOM_WORKERS: each session "
+                "holds a thread, and unary calls need some"
+            )
+        return self
+
+    @property
+    def session_limit(self) -> int:
+        return self.max_sessions if self.max_sessions is not None else self.workers * 3 // 4
 
 
 class ClientSettings(BaseSettings):

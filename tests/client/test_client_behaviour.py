@@ -3,27 +3,64 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Literal
 
 import pytest
+import redis
 
 from leoflow_xcom.client import (
+    DeadlineExceededError,
     RetryPolicy,
     ServiceUnavailableError,
     XComClient,
     XComNotFoundError,
 )
-from tests.conftest import Mint
-from tests.redis_proc import free_port
+from tests.conftest import Mint, publish_test_policies
+from tests.redis_proc import RedisProcess, free_port
 
 
-def test_unreachable_service_is_retried_then_reported_within_the_deadline(mint: Mint) -> None:
+@pytest.mark.parametrize(
+    ("transport", "error"),
+    [("unary", ServiceUnavailableError), ("session", DeadlineExceededError)],
+)
+def test_unreachable_service_is_reported_within_the_deadline(
+    mint: Mint, transport: Literal["unary", "session"], error: type[Exception]
+) -> None:
+    # Unary calls retry UNAVAILABLE; a session waits for the service (it may be restarting).
     target = f"127.0.0.1:{free_port()}"
     retry = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)
-    with XComClient(target, mint(), timeout=2, retry=retry) as client:
+    with XComClient(target, mint(), timeout=2, retry=retry, transport=transport) as client:
         started = time.monotonic()
-        with pytest.raises(ServiceUnavailableError, match="unavailable"):
+        with pytest.raises(error, match=r"unavailable|deadline"):
             client.push("k", 1)
         assert time.monotonic() - started < 4
+
+
+def test_a_full_replica_refuses_sessions_and_the_sdk_goes_unary(
+    redis_server: RedisProcess, r: redis.Redis, signing_key_file: Path, mint: Mint
+) -> None:
+    publish_test_policies(r)
+    from leoflow_xcom.server import app
+    from leoflow_xcom.settings import RedisSettings, ServeSettings
+
+    running = app.start(
+        ServeSettings(
+            listen="127.0.0.1:0", signing_key_file=signing_key_file, workers=6, max_sessions=2
+        ),
+        RedisSettings(url=redis_server.url),
+    )
+    target = f"127.0.0.1:{running.port}"
+    try:
+        clients = [XComClient(target, mint(task_id="b"), timeout=5) for _ in range(4)]
+        for i, client in enumerate(clients):  # each keeps its session open
+            client.push(f"k{i}", i)
+        assert [c._gate.open() for c in clients] == [True, True, False, False]
+        assert [clients[0].pull("b", f"k{i}") for i in range(4)] == [0, 1, 2, 3]
+        for client in clients:
+            client.close()
+    finally:
+        running.stop(0)
 
 
 def test_not_found_is_not_retried(target: str, mint: Mint) -> None:

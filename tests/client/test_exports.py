@@ -4,6 +4,8 @@ import leoflow_xcom.client as sdk
 from leoflow_xcom.core.errors import XComError
 
 EXPECTED = {
+    "AsyncXComClient",
+    "SessionsExhaustedError",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "MAX_VALUE_BYTES",

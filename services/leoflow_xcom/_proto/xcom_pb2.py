@@ -23,43 +23,48 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aleoflow/xcom/v1/xcom.proto\x12\x0fleoflow.xcom.v1\"M\n\x07XComRef\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x16\n\tmap_index\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\x0c\n\n_map_index\"\x9d\x01\n\tXComEntry\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x11\n\tmap_index\x18\x04 \x01(\x05\x12\x0b\n\x03key\x18\x05 \x01(\t\x12\x12\n\nsize_bytes\x18\x06 \x01(\x03\x12\x14\n\x0cpushed_at_ms\x18\x07 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x08 \x01(\x03\"\xb5\x01\n\x0fPushXComRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x13\n\x06\x64\x61g_id\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06run_id\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x14\n\x07task_id\x18\x05 \x01(\tH\x02\x88\x01\x01\x12\x16\n\tmap_index\x18\x06 \x01(\x05H\x03\x88\x01\x01\x42\t\n\x07_dag_idB\t\n\x07_run_idB\n\n\x08_task_idB\x0c\n\n_map_index\"=\n\x10PushXComResponse\x12\x12\n\nsize_bytes\x18\x01 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x02 \x01(\x03\"\x96\x01\n\x10\x46\x65tchXComRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x16\n\tmap_index\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06\x64\x61g_id\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x13\n\x06run_id\x18\x05 \x01(\tH\x02\x88\x01\x01\x42\x0c\n\n_map_indexB\t\n\x07_dag_idB\t\n\x07_run_id\"\"\n\x11\x46\x65tchXComResponse\x12\r\n\x05value\x18\x01 \x01(\x0c\"k\n\x0cXComSelector\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x16\n\tmap_index\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\x0f\x61ll_map_indexes\x18\x04 \x01(\x08\x42\x0c\n\n_map_index\"E\n\x11\x46\x65tchXComsRequest\x12\x30\n\tselectors\x18\x01 \x03(\x0b\x32\x1d.leoflow.xcom.v1.XComSelector\"W\n\x10\x46\x65tchXComsResult\x12%\n\x03ref\x18\x01 \x01(\x0b\x32\x18.leoflow.xcom.v1.XComRef\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\x0c\"H\n\x12\x46\x65tchXComsResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.leoflow.xcom.v1.FetchXComsResult\"\xd3\x01\n\x10ListXComsRequest\x12\x13\n\x06\x64\x61g_id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06run_id\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x14\n\x07task_id\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x16\n\tmap_index\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12\x10\n\x03key\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\r\n\x05limit\x18\x06 \x01(\x05\x12\x0e\n\x06offset\x18\x07 \x01(\x05\x42\t\n\x07_dag_idB\t\n\x07_run_idB\n\n\x08_task_idB\x0c\n\n_map_indexB\x06\n\x04_key\"W\n\x11ListXComsResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.leoflow.xcom.v1.XComEntry\x12\x15\n\rtotal_entries\x18\x02 \x01(\x03\"\x94\x01\n\x11\x43learXComsRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x14\n\x07task_id\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x16\n\tmap_index\x18\x04 \x01(\x05H\x01\x88\x01\x01\x12\x17\n\x0f\x61ll_map_indexes\x18\x05 \x01(\x08\x42\n\n\x08_task_idB\x0c\n\n_map_index\"%\n\x12\x43learXComsResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\x32\xb4\x03\n\x0bXComService\x12O\n\x08PushXCom\x12 .leoflow.xcom.v1.PushXComRequest\x1a!.leoflow.xcom.v1.PushXComResponse\x12R\n\tFetchXCom\x12!.leoflow.xcom.v1.FetchXComRequest\x1a\".leoflow.xcom.v1.FetchXComResponse\x12U\n\nFetchXComs\x12\".leoflow.xcom.v1.FetchXComsRequest\x1a#.leoflow.xcom.v1.FetchXComsResponse\x12R\n\tListXComs\x12!.leoflow.xcom.v1.ListXComsRequest\x1a\".leoflow.xcom.v1.ListXComsResponse\x12U\n\nClearXComs\x12\".leoflow.xcom.v1.ClearXComsRequest\x1a#.leoflow.xcom.v1.ClearXComsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aleoflow/xcom/v1/xcom.proto\x12\x0fleoflow.xcom.v1\x1a\x17google/rpc/status.proto\"M\n\x07XComRef\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x16\n\tmap_index\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\x0c\n\n_map_index\"\x9d\x01\n\tXComEntry\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x11\n\tmap_index\x18\x04 \x01(\x05\x12\x0b\n\x03key\x18\x05 \x01(\t\x12\x12\n\nsize_bytes\x18\x06 \x01(\x03\x12\x14\n\x0cpushed_at_ms\x18\x07 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x08 \x01(\x03\"\xb5\x01\n\x0fPushXComRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x13\n\x06\x64\x61g_id\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06run_id\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x14\n\x07task_id\x18\x05 \x01(\tH\x02\x88\x01\x01\x12\x16\n\tmap_index\x18\x06 \x01(\x05H\x03\x88\x01\x01\x42\t\n\x07_dag_idB\t\n\x07_run_idB\n\n\x08_task_idB\x0c\n\n_map_index\"=\n\x10PushXComResponse\x12\x12\n\nsize_bytes\x18\x01 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x02 \x01(\x03\"\x96\x01\n\x10\x46\x65tchXComRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x16\n\tmap_index\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06\x64\x61g_id\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x13\n\x06run_id\x18\x05 \x01(\tH\x02\x88\x01\x01\x42\x0c\n\n_map_indexB\t\n\x07_dag_idB\t\n\x07_run_id\"\"\n\x11\x46\x65tchXComResponse\x12\r\n\x05value\x18\x01 \x01(\x0c\"k\n\x0cXComSelector\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x16\n\tmap_index\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\x0f\x61ll_map_indexes\x18\x04 \x01(\x08\x42\x0c\n\n_map_index\"E\n\x11\x46\x65tchXComsRequest\x12\x30\n\tselectors\x18\x01 \x03(\x0b\x32\x1d.leoflow.xcom.v1.XComSelector\"W\n\x10\x46\x65tchXComsResult\x12%\n\x03ref\x18\x01 \x01(\x0b\x32\x18.leoflow.xcom.v1.XComRef\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\x0c\"H\n\x12\x46\x65tchXComsResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.leoflow.xcom.v1.FetchXComsResult\"\xd3\x01\n\x10ListXComsRequest\x12\x13\n\x06\x64\x61g_id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06run_id\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x14\n\x07task_id\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x16\n\tmap_index\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12\x10\n\x03key\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\r\n\x05limit\x18\x06 \x01(\x05\x12\x0e\n\x06offset\x18\x07 \x01(\x05\x42\t\n\x07_dag_idB\t\n\x07_run_idB\n\n\x08_task_idB\x0c\n\n_map_indexB\x06\n\x04_key\"W\n\x11ListXComsResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.leoflow.xcom.v1.XComEntry\x12\x15\n\rtotal_entries\x18\x02 \x01(\x03\"\x94\x01\n\x11\x43learXComsRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x14\n\x07task_id\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x16\n\tmap_index\x18\x04 \x01(\x05H\x01\x88\x01\x01\x12\x17\n\x0f\x61ll_map_indexes\x18\x05 \x01(\x08\x42\n\n\x08_task_idB\x0c\n\n_map_index\"%\n\x12\x43learXComsResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"\xe5\x01\n\x0eSessionRequest\x12\n\n\x02id\x18\x01 \x01(\x04\x12\r\n\x05token\x18\x02 \x01(\t\x12\x12\n\ntimeout_ms\x18\x03 \x01(\r\x12\x30\n\x04push\x18\x04 \x01(\x0b\x32 .leoflow.xcom.v1.PushXComRequestH\x00\x12\x32\n\x05\x66\x65tch\x18\x05 \x01(\x0b\x32!.leoflow.xcom.v1.FetchXComRequestH\x00\x12\x38\n\nfetch_many\x18\x06 \x01(\x0b\x32\".leoflow.xcom.v1.FetchXComsRequestH\x00\x42\x04\n\x02op\"\xee\x01\n\x0fSessionResponse\x12\n\n\x02id\x18\x01 \x01(\x04\x12\"\n\x06status\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\x12\x31\n\x04push\x18\x03 \x01(\x0b\x32!.leoflow.xcom.v1.PushXComResponseH\x00\x12\x33\n\x05\x66\x65tch\x18\x04 \x01(\x0b\x32\".leoflow.xcom.v1.FetchXComResponseH\x00\x12\x39\n\nfetch_many\x18\x05 \x01(\x0b\x32#.leoflow.xcom.v1.FetchXComsResponseH\x00\x42\x08\n\x06result2\x8a\x04\n\x0bXComService\x12O\n\x08PushXCom\x12 .leoflow.xcom.v1.PushXComRequest\x1a!.leoflow.xcom.v1.PushXComResponse\x12R\n\tFetchXCom\x12!.leoflow.xcom.v1.FetchXComRequest\x1a\".leoflow.xcom.v1.FetchXComResponse\x12U\n\nFetchXComs\x12\".leoflow.xcom.v1.FetchXComsRequest\x1a#.leoflow.xcom.v1.FetchXComsResponse\x12R\n\tListXComs\x12!.leoflow.xcom.v1.ListXComsRequest\x1a\".leoflow.xcom.v1.ListXComsResponse\x12U\n\nClearXComs\x12\".leoflow.xcom.v1.ClearXComsRequest\x1a#.leoflow.xcom.v1.ClearXComsResponse\x12T\n\x0bXComSession\x12\x1f.leoflow.xcom.v1.SessionRequest\x1a .leoflow.xcom.v1.SessionResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'leoflow_xcom._proto.xcom_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_XCOMREF']._serialized_start=47
-  _globals['_XCOMREF']._serialized_end=124
-  _globals['_XCOMENTRY']._serialized_start=127
-  _globals['_XCOMENTRY']._serialized_end=284
-  _globals['_PUSHXCOMREQUEST']._serialized_start=287
-  _globals['_PUSHXCOMREQUEST']._serialized_end=468
-  _globals['_PUSHXCOMRESPONSE']._serialized_start=470
-  _globals['_PUSHXCOMRESPONSE']._serialized_end=531
-  _globals['_FETCHXCOMREQUEST']._serialized_start=534
-  _globals['_FETCHXCOMREQUEST']._serialized_end=684
-  _globals['_FETCHXCOMRESPONSE']._serialized_start=686
-  _globals['_FETCHXCOMRESPONSE']._serialized_end=720
-  _globals['_XCOMSELECTOR']._serialized_start=722
-  _globals['_XCOMSELECTOR']._serialized_end=829
-  _globals['_FETCHXCOMSREQUEST']._serialized_start=831
-  _globals['_FETCHXCOMSREQUEST']._serialized_end=900
-  _globals['_FETCHXCOMSRESULT']._serialized_start=902
-  _globals['_FETCHXCOMSRESULT']._serialized_end=989
-  _globals['_FETCHXCOMSRESPONSE']._serialized_start=991
-  _globals['_FETCHXCOMSRESPONSE']._serialized_end=1063
-  _globals['_LISTXCOMSREQUEST']._serialized_start=1066
-  _globals['_LISTXCOMSREQUEST']._serialized_end=1277
-  _globals['_LISTXCOMSRESPONSE']._serialized_start=1279
-  _globals['_LISTXCOMSRESPONSE']._serialized_end=1366
-  _globals['_CLEARXCOMSREQUEST']._serialized_start=1369
-  _globals['_CLEARXCOMSREQUEST']._serialized_end=1517
-  _globals['_CLEARXCOMSRESPONSE']._serialized_start=1519
-  _globals['_CLEARXCOMSRESPONSE']._serialized_end=1556
-  _globals['_XCOMSERVICE']._serialized_start=1559
-  _globals['_XCOMSERVICE']._serialized_end=1995
+  _globals['_XCOMREF']._serialized_start=72
+  _globals['_XCOMREF']._serialized_end=149
+  _globals['_XCOMENTRY']._serialized_start=152
+  _globals['_XCOMENTRY']._serialized_end=309
+  _globals['_PUSHXCOMREQUEST']._serialized_start=312
+  _globals['_PUSHXCOMREQUEST']._serialized_end=493
+  _globals['_PUSHXCOMRESPONSE']._serialized_start=495
+  _globals['_PUSHXCOMRESPONSE']._serialized_end=556
+  _globals['_FETCHXCOMREQUEST']._serialized_start=559
+  _globals['_FETCHXCOMREQUEST']._serialized_end=709
+  _globals['_FETCHXCOMRESPONSE']._serialized_start=711
+  _globals['_FETCHXCOMRESPONSE']._serialized_end=745
+  _globals['_XCOMSELECTOR']._serialized_start=747
+  _globals['_XCOMSELECTOR']._serialized_end=854
+  _globals['_FETCHXCOMSREQUEST']._serialized_start=856
+  _globals['_FETCHXCOMSREQUEST']._serialized_end=925
+  _globals['_FETCHXCOMSRESULT']._serialized_start=927
+  _globals['_FETCHXCOMSRESULT']._serialized_end=1014
+  _globals['_FETCHXCOMSRESPONSE']._serialized_start=1016
+  _globals['_FETCHXCOMSRESPONSE']._serialized_end=1088
+  _globals['_LISTXCOMSREQUEST']._serialized_start=1091
+  _globals['_LISTXCOMSREQUEST']._serialized_end=1302
+  _globals['_LISTXCOMSRESPONSE']._serialized_start=1304
+  _globals['_LISTXCOMSRESPONSE']._serialized_end=1391
+  _globals['_CLEARXCOMSREQUEST']._serialized_start=1394
+  _globals['_CLEARXCOMSREQUEST']._serialized_end=1542
+  _globals['_CLEARXCOMSRESPONSE']._serialized_start=1544
+  _globals['_CLEARXCOMSRESPONSE']._serialized_end=1581
+  _globals['_SESSIONREQUEST']._serialized_start=1584
+  _globals['_SESSIONREQUEST']._serialized_end=1813
+  _globals['_SESSIONRESPONSE']._serialized_start=1816
+  _globals['_SESSIONRESPONSE']._serialized_end=2054
+  _globals['_XCOMSERVICE']._serialized_start=2057
+  _globals['_XCOMSERVICE']._serialized_end=2579
 # @@protoc_insertion_point(module_scope)

@@ -20,6 +20,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.rpc import status_pb2 as _status_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -492,3 +493,89 @@ class ClearXComsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ClearXComsResponse: _TypeAlias = ClearXComsResponse  # noqa: Y015
+
+@_typing.final
+class SessionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    TIMEOUT_MS_FIELD_NUMBER: _builtins.int
+    PUSH_FIELD_NUMBER: _builtins.int
+    FETCH_FIELD_NUMBER: _builtins.int
+    FETCH_MANY_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """correlation id chosen by the client, echoed in the response"""
+    token: _builtins.str
+    """The task token (no "Bearer " prefix). Verified once per token and cached until it expires.
+    Empty: the stream's `authorization: Bearer` metadata.
+    """
+    timeout_ms: _builtins.int
+    """Milliseconds the client still waits for this item. The client gives up after it; the
+    service, which takes a session's items up in order, answers DEADLINE_EXCEEDED without
+    applying an item whose time ran out before its store work began. 0: no per-item deadline.
+    """
+    @_builtins.property
+    def push(self) -> Global___PushXComRequest: ...
+    @_builtins.property
+    def fetch(self) -> Global___FetchXComRequest: ...
+    @_builtins.property
+    def fetch_many(self) -> Global___FetchXComsRequest: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        token: _builtins.str = ...,
+        timeout_ms: _builtins.int = ...,
+        push: Global___PushXComRequest | None = ...,
+        fetch: Global___FetchXComRequest | None = ...,
+        fetch_many: Global___FetchXComsRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fetch", b"fetch", "fetch_many", b"fetch_many", "op", b"op", "push", b"push"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fetch", b"fetch", "fetch_many", b"fetch_many", "id", b"id", "op", b"op", "push", b"push", "timeout_ms", b"timeout_ms", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_op: _TypeAlias = _typing.Literal["push", "fetch", "fetch_many"]  # noqa: Y015
+    _WhichOneofArgType_op: _TypeAlias = _typing.Literal["op", b"op"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_op) -> _WhichOneofReturnType_op | None: ...
+
+Global___SessionRequest: _TypeAlias = SessionRequest  # noqa: Y015
+
+@_typing.final
+class SessionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PUSH_FIELD_NUMBER: _builtins.int
+    FETCH_FIELD_NUMBER: _builtins.int
+    FETCH_MANY_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    @_builtins.property
+    def status(self) -> _status_pb2.Status:
+        """code 0 (OK): the matching result below is set"""
+
+    @_builtins.property
+    def push(self) -> Global___PushXComResponse: ...
+    @_builtins.property
+    def fetch(self) -> Global___FetchXComResponse: ...
+    @_builtins.property
+    def fetch_many(self) -> Global___FetchXComsResponse: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        status: _status_pb2.Status | None = ...,
+        push: Global___PushXComResponse | None = ...,
+        fetch: Global___FetchXComResponse | None = ...,
+        fetch_many: Global___FetchXComsResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fetch", b"fetch", "fetch_many", b"fetch_many", "push", b"push", "result", b"result", "status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fetch", b"fetch", "fetch_many", b"fetch_many", "id", b"id", "push", b"push", "result", b"result", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["push", "fetch", "fetch_many"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___SessionResponse: _TypeAlias = SessionResponse  # noqa: Y015

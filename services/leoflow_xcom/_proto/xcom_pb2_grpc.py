@@ -60,6 +60,11 @@ class XComServiceStub:
                 request_serializer=leoflow_dot_xcom_dot_v1_dot_xcom__pb2.ClearXComsRequest.SerializeToString,
                 response_deserializer=leoflow_dot_xcom_dot_v1_dot_xcom__pb2.ClearXComsResponse.FromString,
                 _registered_method=True)
+        self.XComSession = channel.stream_stream(
+                '/leoflow.xcom.v1.XComService/XComSession',
+                request_serializer=leoflow_dot_xcom_dot_v1_dot_xcom__pb2.SessionRequest.SerializeToString,
+                response_deserializer=leoflow_dot_xcom_dot_v1_dot_xcom__pb2.SessionResponse.FromString,
+                _registered_method=True)
 
 
 class XComServiceServicer:
@@ -100,6 +105,16 @@ class XComServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def XComSession(self, request_iterator, context):
+        """A long-lived request/response session: each SessionRequest gets exactly one
+        SessionResponse with the same id, not necessarily in request order. A failed item answers
+        with its status (same codes and ErrorInfo reasons as the unary RPCs); the stream itself
+        stays open. Load balancing happens per session, not per call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_XComServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -127,6 +142,11 @@ def add_XComServiceServicer_to_server(servicer, server):
                     servicer.ClearXComs,
                     request_deserializer=leoflow_dot_xcom_dot_v1_dot_xcom__pb2.ClearXComsRequest.FromString,
                     response_serializer=leoflow_dot_xcom_dot_v1_dot_xcom__pb2.ClearXComsResponse.SerializeToString,
+            ),
+            'XComSession': grpc.stream_stream_rpc_method_handler(
+                    servicer.XComSession,
+                    request_deserializer=leoflow_dot_xcom_dot_v1_dot_xcom__pb2.SessionRequest.FromString,
+                    response_serializer=leoflow_dot_xcom_dot_v1_dot_xcom__pb2.SessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -264,6 +284,33 @@ class XComService:
             '/leoflow.xcom.v1.XComService/ClearXComs',
             leoflow_dot_xcom_dot_v1_dot_xcom__pb2.ClearXComsRequest.SerializeToString,
             leoflow_dot_xcom_dot_v1_dot_xcom__pb2.ClearXComsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def XComSession(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/leoflow.xcom.v1.XComService/XComSession',
+            leoflow_dot_xcom_dot_v1_dot_xcom__pb2.SessionRequest.SerializeToString,
+            leoflow_dot_xcom_dot_v1_dot_xcom__pb2.SessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,12 @@ class XComServiceStub:
     """Metadata (no values) of a run's or a task's XComs, in (task_id, map_index, key) order."""
     ClearXComs: _grpc.UnaryUnaryMultiCallable[_xcom_pb2.ClearXComsRequest, _xcom_pb2.ClearXComsResponse]
     """Delete a task instance's XComs (a retry starts clean) or a whole run's. Control-plane only."""
+    XComSession: _grpc.StreamStreamMultiCallable[_xcom_pb2.SessionRequest, _xcom_pb2.SessionResponse]
+    """A long-lived request/response session: each SessionRequest gets exactly one
+    SessionResponse with the same id, not necessarily in request order. A failed item answers
+    with its status (same codes and ErrorInfo reasons as the unary RPCs); the stream itself
+    stays open. Load balancing happens per session, not per call.
+    """
 
 @_typing.type_check_only
 class XComServiceAsyncStub(XComServiceStub):
@@ -68,6 +74,12 @@ class XComServiceAsyncStub(XComServiceStub):
     """Metadata (no values) of a run's or a task's XComs, in (task_id, map_index, key) order."""
     ClearXComs: _aio.UnaryUnaryMultiCallable[_xcom_pb2.ClearXComsRequest, _xcom_pb2.ClearXComsResponse]  # type: ignore[assignment]
     """Delete a task instance's XComs (a retry starts clean) or a whole run's. Control-plane only."""
+    XComSession: _aio.StreamStreamMultiCallable[_xcom_pb2.SessionRequest, _xcom_pb2.SessionResponse]  # type: ignore[assignment]
+    """A long-lived request/response session: each SessionRequest gets exactly one
+    SessionResponse with the same id, not necessarily in request order. A failed item answers
+    with its status (same codes and ErrorInfo reasons as the unary RPCs); the stream itself
+    stays open. Load balancing happens per session, not per call.
+    """
 
 class XComServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -109,5 +121,17 @@ class XComServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_xcom_pb2.ClearXComsResponse, _abc.Awaitable[_xcom_pb2.ClearXComsResponse]]:
         """Delete a task instance's XComs (a retry starts clean) or a whole run's. Control-plane only."""
+
+    @_abc_1.abstractmethod
+    def XComSession(
+        self,
+        request_iterator: _MaybeAsyncIterator[_xcom_pb2.SessionRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_xcom_pb2.SessionResponse], _abc.AsyncIterator[_xcom_pb2.SessionResponse]]:
+        """A long-lived request/response session: each SessionRequest gets exactly one
+        SessionResponse with the same id, not necessarily in request order. A failed item answers
+        with its status (same codes and ErrorInfo reasons as the unary RPCs); the stream itself
+        stays open. Load balancing happens per session, not per call.
+        """
 
 def add_XComServiceServicer_to_server(servicer: XComServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

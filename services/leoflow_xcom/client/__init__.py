@@ -4,12 +4,14 @@ Every error is an XComError subclass, the same classes the service raises, so
 `except XComTooLargeError` catches both the SDK's own size check and a server refusal.
 """
 
+from leoflow_xcom.client._aio import AsyncXComClient
 from leoflow_xcom.client._client import ListResult, PushResult, XComClient
 from leoflow_xcom.client._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, NO_RETRY, RetryPolicy
 from leoflow_xcom.client._errors import DeadlineExceededError, ServiceUnavailableError, XComRpcError
 from leoflow_xcom.core.errors import (
     DagNotRegisteredError,
     InvalidRequestError,
+    SessionsExhaustedError,
     StoreFullError,
     StoreUnavailableError,
     TaskNotDeclaredError,
@@ -29,6 +31,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_VALUE_BYTES",
     "NO_RETRY",
+    "AsyncXComClient",
     "DagNotRegisteredError",
     "DeadlineExceededError",
     "InvalidRequestError",
@@ -36,6 +39,7 @@ __all__ = [
     "PushResult",
     "RetryPolicy",
     "ServiceUnavailableError",
+    "SessionsExhaustedError",
     "StoreFullError",
     "StoreUnavailableError",
     "TaskNotDeclaredError",

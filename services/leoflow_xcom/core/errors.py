@@ -11,6 +11,7 @@
     ├── XComForbiddenError           PERMISSION_DENIED    XCOM_FORBIDDEN
     ├── XComNotFoundError            NOT_FOUND            XCOM_NOT_FOUND
     ├── StoreFullError               RESOURCE_EXHAUSTED   STORE_FULL
+    ├── SessionsExhaustedError       RESOURCE_EXHAUSTED   SESSIONS_EXHAUSTED
     ├── StoreUnavailableError        UNAVAILABLE          STORE_UNAVAILABLE
     └── LayoutMismatchError          FAILED_PRECONDITION  STORE_LAYOUT_MISMATCH
 
@@ -205,6 +206,22 @@ class StoreFullError(XComError):
         return cls(
             "the XCom store is full (Redis reached maxmemory; it never evicts XComs). Reads still "
             "work. Retry later, shorten DAG xcom_ttl, or give Redis more memory."
+        )
+
+
+class SessionsExhaustedError(XComError):
+    """A replica refused a new session stream: each open session holds one server thread."""
+
+    code = StatusCode.RESOURCE_EXHAUSTED
+    reason = "SESSIONS_EXHAUSTED"
+
+    @classmethod
+    def at(cls, limit: int) -> SessionsExhaustedError:
+        return cls(
+            f"this XCom replica already serves {limit} session streams, its limit; the SDK "
+            f"falls back to unary calls. Raise LEOFLOW_XCOM_MAX_SESSIONS (with "
+            f"LEOFLOW_XCOM_WORKERS) or add replicas.",
+            {"limit": str(limit)},
         )
 
 

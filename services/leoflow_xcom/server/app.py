@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from concurrent import futures
 
 import grpc
@@ -19,7 +20,7 @@ from leoflow_xcom.core import limits
 from leoflow_xcom.core.errors import StoreUnavailableError, XComError
 from leoflow_xcom.core.tokens import TokenVerifier
 from leoflow_xcom.server.handlers import XComHandlers
-from leoflow_xcom.server.servicer import XComServicer
+from leoflow_xcom.server.session import XComSessionServicer
 from leoflow_xcom.settings import RedisSettings, ServeSettings
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.layout import ensure_layout
@@ -84,6 +85,7 @@ class RunningService:
     policies: LivePolicies
     health: health.HealthServicer
     housekeeper: Housekeeper
+    sessions: XComSessionServicer | None = None
 
     def set_serving(self, serving: bool) -> None:
         state = (
@@ -97,6 +99,8 @@ class RunningService:
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight ones finish within `grace`, then stop."""
         self.set_serving(False)
+        if self.sessions is not None:
+            self.sessions.end_sessions()  # long-lived streams would otherwise hold the grace
         self.server.stop(grace).wait()
         self.policies.stop()
         self.housekeeper.stop()
@@ -116,7 +120,13 @@ def wait_for_store(client: redis.Redis, timeout: float) -> None:
             time.sleep(0.5)
 
 
-def start(serve: ServeSettings, redis_settings: RedisSettings) -> RunningService:
+def start(
+    serve: ServeSettings,
+    redis_settings: RedisSettings,
+    extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+) -> RunningService:
+    """extra_handlers: more services on the same server and settings (the bench harness adds
+    its echo service this way; production adds none)."""
     client = connect(redis_settings)
     wait_for_store(client, serve.startup_timeout_seconds)
     store = PolicyStore(client)
@@ -137,9 +147,11 @@ def start(serve: ServeSettings, redis_settings: RedisSettings) -> RunningService
         # Beyond this, calls get RESOURCE_EXHAUSTED at once instead of queueing without bound.
         maximum_concurrent_rpcs=serve.workers * 8,
     )
-    xcom_pb2_grpc.add_XComServiceServicer_to_server(XComServicer(handlers), server)
+    servicer = XComSessionServicer(handlers, serve.session_limit)
+    xcom_pb2_grpc.add_XComServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    server.add_generic_rpc_handlers(tuple(extra_handlers))
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
@@ -149,7 +161,7 @@ def start(serve: ServeSettings, redis_settings: RedisSettings) -> RunningService
         raise RuntimeError(f"LEOFLOW_XCOM_LISTEN={serve.listen}: cannot bind ({exc})") from None
     server.start()
     running = RunningService(
-        server, port, policies, health_servicer, Housekeeper(RunRegistry(client))
+        server, port, policies, health_servicer, Housekeeper(RunRegistry(client)), servicer
     )
     holder.append(running)
     running.set_serving(True)

@@ -32,44 +32,19 @@ class XComServicer(pb_grpc.XComServiceServicer):
     def PushXCom(
         self, request: pb.PushXComRequest, context: grpc.ServicerContext
     ) -> pb.PushXComResponse:
-        size, expires = self._handlers.push(
-            self._claims(context),
-            request.key,
-            request.value,
-            dag_id=convert.optional(request, "dag_id"),
-            run_id=convert.optional(request, "run_id"),
-            task_id=convert.optional(request, "task_id"),
-            map_index=request.map_index if request.HasField("map_index") else None,
-        )
-        return pb.PushXComResponse(size_bytes=size, expires_at_ms=expires)
+        return push(self._handlers, self._claims(context), request)
 
     @mapped_errors
     def FetchXCom(
         self, request: pb.FetchXComRequest, context: grpc.ServicerContext
     ) -> pb.FetchXComResponse:
-        value = self._handlers.fetch(
-            self._claims(context),
-            convert.ref_from_fetch(request),
-            dag_id=convert.optional(request, "dag_id"),
-            run_id=convert.optional(request, "run_id"),
-        )
-        return pb.FetchXComResponse(value=value)
+        return fetch(self._handlers, self._claims(context), request)
 
     @mapped_errors
     def FetchXComs(
         self, request: pb.FetchXComsRequest, context: grpc.ServicerContext
     ) -> pb.FetchXComsResponse:
-        results = self._handlers.fetch_many(
-            self._claims(context), [convert.selector_from_proto(s) for s in request.selectors]
-        )
-        return pb.FetchXComsResponse(
-            results=[
-                pb.FetchXComsResult(
-                    ref=convert.ref_to_proto(ref), found=value is not None, value=value or b""
-                )
-                for ref, value in results
-            ]
-        )
+        return fetch_many(self._handlers, self._claims(context), request)
 
     @mapped_errors
     def ListXComs(
@@ -103,3 +78,49 @@ class XComServicer(pb_grpc.XComServiceServicer):
             map_index if request.HasField("task_id") else None,
         )
         return pb.ClearXComsResponse(deleted=deleted)
+
+
+# The three hot-path operations, shared by the unary methods above and the session stream.
+
+
+def push(
+    handlers: XComHandlers, claims: Claims, request: pb.PushXComRequest
+) -> pb.PushXComResponse:
+    size, expires = handlers.push(
+        claims,
+        request.key,
+        request.value,
+        dag_id=convert.optional(request, "dag_id"),
+        run_id=convert.optional(request, "run_id"),
+        task_id=convert.optional(request, "task_id"),
+        map_index=request.map_index if request.HasField("map_index") else None,
+    )
+    return pb.PushXComResponse(size_bytes=size, expires_at_ms=expires)
+
+
+def fetch(
+    handlers: XComHandlers, claims: Claims, request: pb.FetchXComRequest
+) -> pb.FetchXComResponse:
+    value = handlers.fetch(
+        claims,
+        convert.ref_from_fetch(request),
+        dag_id=convert.optional(request, "dag_id"),
+        run_id=convert.optional(request, "run_id"),
+    )
+    return pb.FetchXComResponse(value=value)
+
+
+def fetch_many(
+    handlers: XComHandlers, claims: Claims, request: pb.FetchXComsRequest
+) -> pb.FetchXComsResponse:
+    results = handlers.fetch_many(
+        claims, [convert.selector_from_proto(s) for s in request.selectors]
+    )
+    return pb.FetchXComsResponse(
+        results=[
+            pb.FetchXComsResult(
+                ref=convert.ref_to_proto(ref), found=value is not None, value=value or b""
+            )
+            for ref, value in results
+        ]
+    )

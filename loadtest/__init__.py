@@ -1,0 +1,1 @@
+"""Locust scenarios against the XCom service (`make loadtest`). See loadtest/locustfile.py."""

@@ -1,0 +1,144 @@
+"""One long-lived XComSession stream per client, shared by every call of that client.
+
+A call sends one SessionRequest with a fresh correlation id and waits, up to its own deadline,
+for the SessionResponse with that id; answers may come in any order. A receiver thread reads
+the stream and hands each answer to its waiter. When the stream breaks, every call still
+waiting gets ServiceUnavailableError, and the client's retry loop sends it again on a new
+stream (opened on demand) within the call's deadline. Pushes are idempotent per key, so a push
+whose answer was lost can be sent again without duplicating anything; an answered push is never
+sent again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from leoflow_xcom._proto import xcom_pb2 as pb
+from leoflow_xcom.client import _base
+from leoflow_xcom.client._errors import (
+    DeadlineExceededError,
+    ServiceUnavailableError,
+    from_rpc_error,
+)
+from leoflow_xcom.core.errors import XComError
+
+_Answer = pb.SessionResponse | XComError
+
+
+class _Stream:
+    """One XComSession call: an outgoing queue, the waiters by id, and the receiver thread."""
+
+    def __init__(
+        self, open_stream: Callable[..., Any], metadata: tuple[tuple[str, str], ...]
+    ) -> None:
+        self.waiters: dict[int, queue.SimpleQueue[_Answer]] = {}
+        self.broken = False
+        self.error: XComError | None = None  # why it broke, for calls that could not send
+        self._outgoing: queue.SimpleQueue[pb.SessionRequest | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        # wait_for_ready: a stream opened while the service restarts waits for it (each call
+        # still waits only up to its own deadline) instead of failing at once.
+        self._call = open_stream(
+            iter(self._outgoing.get, None), metadata=metadata, wait_for_ready=True
+        )
+        self._receiver = threading.Thread(
+            target=self._receive, name="xcom-session-receiver", daemon=True
+        )
+        self._receiver.start()
+
+    def send(self, request: pb.SessionRequest, waiter: queue.SimpleQueue[_Answer]) -> bool:
+        """Register the waiter and send; False if this stream has already broken."""
+        with self._lock:
+            if self.broken:
+                return False
+            self.waiters[request.id] = waiter
+        self._outgoing.put(request)
+        return True
+
+    def forget(self, request_id: int) -> None:
+        with self._lock:
+            self.waiters.pop(request_id, None)
+
+    def close(self) -> None:
+        self._outgoing.put(None)
+        self._call.cancel()
+
+    def _receive(self) -> None:
+        error: XComError
+        try:
+            for response in self._call:
+                with self._lock:
+                    waiter = self.waiters.pop(response.id, None)
+                if waiter is not None:  # None: the caller already gave up (deadline)
+                    waiter.put(response)
+            error = ServiceUnavailableError("the XCom session stream was closed by the service")
+        except grpc.RpcError as exc:
+            if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.CANCELLED:
+                # A draining service cancels idle streams: nothing waiting was answered.
+                error = ServiceUnavailableError("the XCom session was cancelled by the service")
+            else:
+                error = from_rpc_error(exc)
+        with self._lock:
+            self.error = error
+            self.broken = True
+            waiters, self.waiters = self.waiters, {}
+        self._outgoing.put(None)  # ends the request iterator grpc consumes
+        for waiter in waiters.values():
+            waiter.put(error)
+
+
+class SessionTransport:
+    def __init__(
+        self, open_stream: Callable[..., Any], token: str, metadata: tuple[tuple[str, str], ...]
+    ) -> None:
+        self._open_stream = open_stream
+        self._token = token
+        self._metadata = metadata
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._stream: _Stream | None = None
+        self._closed = False
+
+    def call(self, field: str, message: Any, timeout: float) -> Any:
+        """Send one item (`field` is push, fetch or fetch_many); its result, or its error."""
+        request = _base.session_request(next(self._ids), self._token, field, message, timeout)
+        waiter: queue.SimpleQueue[_Answer] = queue.SimpleQueue()
+        stream = self._current()
+        if not stream.send(request, waiter):
+            stream = self._current(replacing=stream)
+            if not stream.send(request, waiter):
+                # e.g. SESSIONS_EXHAUSTED: the caller decides (go unary), nothing was sent
+                raise stream.error or ServiceUnavailableError("the XCom session broke")
+        try:
+            answer = waiter.get(timeout=timeout)
+        except queue.Empty:
+            stream.forget(request.id)
+            raise DeadlineExceededError(
+                f"no answer within the call's deadline ({timeout:.3f} s)"
+            ) from None
+        if isinstance(answer, XComError):
+            raise answer
+        return _base.session_result(answer, field)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+
+    def _current(self, replacing: _Stream | None = None) -> _Stream:
+        with self._lock:
+            if self._closed:
+                raise ServiceUnavailableError("the XCom client is closed")
+            stream = self._stream
+            if stream is None or stream.broken or stream is replacing:
+                stream = _Stream(self._open_stream, self._metadata)
+                self._stream = stream
+            return stream

@@ -1,0 +1,203 @@
+"""The SDK over the session stream (its default) against the real service: same results and
+typed errors as the unary transport, concurrent callers, client-side deadlines, and reconnects
+that never lose an acknowledged push."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import pytest
+import redis
+
+from leoflow_xcom._proto import xcom_pb2 as pb
+from leoflow_xcom.client import (
+    DEFAULT_RETRY,
+    NO_RETRY,
+    DeadlineExceededError,
+    TokenInvalidError,
+    XComClient,
+    XComForbiddenError,
+    XComNotFoundError,
+    XComSchemaMismatchError,
+    XComTooLargeError,
+)
+from leoflow_xcom.core.limits import MAX_VALUE_BYTES
+from leoflow_xcom.server import app
+from leoflow_xcom.settings import ServeSettings
+from tests.conftest import Mint, publish_test_policies, redis_settings_for
+from tests.redis_proc import RedisProcess
+
+TRANSPORTS = ["session", "unary"]
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make(target: str, token: str, transport: str = "session", **kw: object) -> XComClient:
+    kw.setdefault("retry", NO_RETRY)
+    return XComClient(target, token, transport=transport, **kw)  # type: ignore[arg-type]
+
+
+def test_push_pull_and_pull_many(target: str, mint: Mint, transport: str) -> None:
+    with make(target, mint(task_id="a"), transport) as a:
+        result = a.push("k", {"v": 1})
+        assert result.size_bytes == 7 and result.expires_at_ms > time.time() * 1000
+    for i in range(3):
+        with make(target, mint(task_id="mapped", map_index=i), transport) as m:
+            m.push("out", i * 10)
+    with make(target, mint(task_id="fanin"), transport) as fanin:
+        assert fanin.pull_many("mapped", "out") == {0: 0, 1: 10, 2: 20}
+        assert fanin.pull_many("mapped", "out", [2, 7]) == {2: 20}
+        assert fanin.pull("mapped", "out", 1) == 10
+        # list and clear stay unary whatever the transport.
+        assert fanin.list(task_id="mapped").total_entries == 3
+
+
+@pytest.mark.parametrize(
+    ("task_id", "action", "error"),
+    [
+        ("a", lambda c: c.push_json("typed", b'{"rows": "x"}'), XComSchemaMismatchError),
+        ("a", lambda c: c.push_json("big", b"1" * (MAX_VALUE_BYTES + 1)), XComTooLargeError),
+        ("other", lambda c: c.pull("a", "k"), XComForbiddenError),
+        ("b", lambda c: c.pull("a", "nope"), XComNotFoundError),
+        ("b", lambda c: c.pull_many("a", "nope", [1]) or c.pull("a", "nope"), XComNotFoundError),
+    ],
+)
+def test_typed_errors_are_the_same_on_both_transports(
+    target: str, mint: Mint, transport: str, task_id: str, action: object, error: type
+) -> None:
+    with make(target, mint(task_id=task_id), transport) as client, pytest.raises(error):
+        action(client)  # type: ignore[operator]
+
+
+def test_bad_token_is_token_invalid(target: str, transport: str) -> None:
+    with make(target, "not.a.token", transport) as client, pytest.raises(TokenInvalidError):
+        client.pull("a", "k")
+
+
+def test_concurrent_callers_share_one_stream(target: str, mint: Mint) -> None:
+    with make(target, mint(task_id="a")) as a:
+        with futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: a.push(f"k{i}", {"i": i}), range(200)))
+            got = list(pool.map(lambda i: a.pull("a", f"k{i}"), range(200)))
+    assert got == [{"i": i} for i in range(200)]
+
+
+def test_answers_out_of_order_reach_their_own_callers() -> None:
+    """A peer that answers each pair of items in reverse order (the protocol allows any order):
+    the SDK matches answers by id, not by position."""
+
+    def reversed_pairs(
+        requests: Iterator[pb.SessionRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.SessionResponse]:
+        held: list[pb.SessionRequest] = []
+        for request in requests:
+            held.append(request)
+            if len(held) == 2:
+                for r in reversed(held):
+                    yield pb.SessionResponse(
+                        id=r.id, fetch=pb.FetchXComResponse(value=r.fetch.key.encode())
+                    )
+                held.clear()
+
+    handler = grpc.method_handlers_generic_handler(
+        "leoflow.xcom.v1.XComService",
+        {
+            "XComSession": grpc.stream_stream_rpc_method_handler(
+                reversed_pairs,
+                pb.SessionRequest.FromString,
+                pb.SessionResponse.SerializeToString,
+            )
+        },
+    )
+    server = grpc.server(futures.ThreadPoolExecutor(4))
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with make(f"127.0.0.1:{port}", "t") as client, futures.ThreadPoolExecutor(2) as pool:
+            for _ in range(20):
+                first = pool.submit(client.pull_json, "a", "first")
+                time.sleep(0.002)
+                second = pool.submit(client.pull_json, "a", "second")
+                assert (first.result(5), second.result(5)) == (b"first", b"second")
+    finally:
+        server.stop(0)
+
+
+def test_deadline_is_enforced_by_the_client(
+    target: str, mint: Mint, redis_server: RedisProcess
+) -> None:
+    with make(target, mint(task_id="a"), timeout=0.15) as a:
+        a.push("warm", 1)
+        redis_server.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(DeadlineExceededError):
+                a.push("k", 1)
+            # Well before the store's own 0.5 s socket timeout.
+            assert time.monotonic() - started < 0.4
+        finally:
+            redis_server.resume()
+
+
+def test_restart_loses_no_acknowledged_push(
+    r: redis.Redis, redis_server: RedisProcess, signing_key_file: Path, mint: Mint
+) -> None:
+    publish_test_policies(r)
+
+    def serve(listen: str) -> app.RunningService:
+        settings = ServeSettings(listen=listen, signing_key_file=signing_key_file, workers=16)
+        return app.start(settings, redis_settings_for(redis_server))
+
+    first = serve("127.0.0.1:0")
+    target = f"127.0.0.1:{first.port}"
+    acked: list[str] = []
+    errors: queue.SimpleQueue[BaseException] = queue.SimpleQueue()
+    stop = threading.Event()
+    client = make(target, mint(task_id="a"), retry=DEFAULT_RETRY, timeout=10.0)
+
+    def pusher() -> None:
+        i = 0
+        while not stop.is_set() and i < 900:  # a listing page holds 1,000
+            try:
+                client.push(f"k{i}", {"i": i})
+            except BaseException as exc:
+                errors.put(exc)
+                return
+            acked.append(f"k{i}")
+            i += 1
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=pusher)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        first.stop(0)
+        second = serve(target)
+        try:
+            time.sleep(0.5)
+            stop.set()
+            thread.join(15)
+            assert errors.empty(), errors.get()
+            assert len(acked) > 50
+            with make(target, mint(task_id="b")) as reader:
+                for key in acked:
+                    assert reader.pull("a", key) == {"i": int(key[1:])}
+                listed = reader.list(task_id="a", limit=1000).entries
+            keys = [e.key for e in listed]
+            assert len(keys) == len(set(keys))  # one entry per key, never a duplicate
+            assert set(acked) <= set(keys)
+        finally:
+            second.stop(0)
+    finally:
+        stop.set()
+        client.close()
