@@ -30,7 +30,8 @@ from leoflow_xcom.init import secrets as secret_names
 from leoflow_xcom.store import acl
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / ".leoflow"
+# .leoflow by default (the README's `source .leoflow/run.env`); tests point it elsewhere.
+STATE = Path(os.environ.get("LEOFLOW_RUN_STATE_DIR", ROOT / ".leoflow"))
 SECRETS = STATE / "secrets"
 ACL_DIR = STATE / "acl"
 BIN = Path(sys.executable).parent
@@ -148,7 +149,11 @@ def main() -> int:
                     proc.kill()
         children.clear()
 
+    # Ctrl-C, kill and a closed terminal all stop the stack cleanly (in that order of
+    # likelihood). SIGINT is set explicitly: a shell starts background jobs with it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(0))
     try:
         cli = str(BIN / "leoflow-xcom")
         subprocess.run([cli, "init", "--stage", "prepare"], env=env, check=True)
