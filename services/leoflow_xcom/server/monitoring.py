@@ -32,7 +32,7 @@ class Monitoring:
         self._http: WSGIServer | None = None
         metrics = None
         if self._listen:
-            self.registry = CollectorRegistry(auto_describe=True)
+            self.registry = CollectorRegistry()
             metrics = CallMetrics(self.registry, METRICS_PREFIX)
             self.registry.register(StoreCollector(client, serve.memory_warn_ratio))
         self.observer = CallObserver(metrics)

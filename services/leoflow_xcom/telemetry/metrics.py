@@ -32,17 +32,20 @@ class CallMetrics:
     on every call, and the hot path should pay only for the increments themselves.
     """
 
-    def __init__(self, registry: CollectorRegistry, prefix: str) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, prefix: str, labels: tuple[str, str] = ("method", "code")
+    ) -> None:
+        # labels: what a call is and how it ended (gRPC method and code, HTTP route and status)
         self.calls = Counter(
             f"{prefix}_calls",
-            "Calls by method and status code",
-            ["method", "code"],
+            f"Calls by {labels[0]} and {labels[1]}",
+            labels,
             registry=registry,
         )
         self.latency = Histogram(
             f"{prefix}_call_seconds",
-            "Call latency by method and status code",
-            ["method", "code"],
+            f"Call latency by {labels[0]} and {labels[1]}",
+            labels,
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
