@@ -28,7 +28,7 @@ from leoflow_xcom.proxy.auth import AuthMiddleware, Credentials
 from leoflow_xcom.proxy.browse import Browser
 from leoflow_xcom.proxy.problems import V1_PREFIX, V2_PREFIX, v2_detail
 from leoflow_xcom.proxy.readonly import ReadOnlyMiddleware
-from leoflow_xcom.proxy.telemetry import METRICS_PREFIX, MetricsEndpoint, TelemetryMiddleware
+from leoflow_xcom.proxy.telemetry import METRICS_PREFIX, TelemetryMiddleware, metrics_endpoint
 from leoflow_xcom.settings import LogSettings, RedisSettings, UiSettings
 from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import connect
@@ -91,7 +91,7 @@ def create_app(settings: UiSettings, redis_settings: RedisSettings) -> Starlette
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),
-            Route("/metrics", MetricsEndpoint(registry, store), methods=["GET"]),
+            Route("/metrics", metrics_endpoint(registry, store), methods=["GET"]),
             Mount(V1_PREFIX, app=v1.create(browser)),
             Mount(V2_PREFIX, app=v2.create(browser)),
         ],

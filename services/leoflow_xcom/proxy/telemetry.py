@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
@@ -85,21 +85,19 @@ class TelemetryMiddleware:
             logs.request_id.reset(reset)
 
 
-class MetricsEndpoint:
+def metrics_endpoint(own: CollectorRegistry, store: Collector) -> Callable[[Request], Response]:
     """GET /metrics (behind the proxy's auth): request figures plus the Redis collector."""
 
-    def __init__(self, own: CollectorRegistry, store: Collector) -> None:
-        self._own = own
-        self._store = store
-
-    def __call__(self, request: Request) -> Response:
+    def metrics(request: Request) -> Response:
         registry = CollectorRegistry()
         if os.environ.get(MULTIPROC_ENV):
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         else:
-            registry.register(_Forward(self._own))
-        registry.register(self._store)
+            registry.register(_Forward(own))
+        registry.register(store)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
 
 
 class _Forward(Collector):
