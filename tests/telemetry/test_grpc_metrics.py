@@ -93,19 +93,20 @@ def test_calls_items_payloads_and_rejections_are_counted(
 
 
 def test_request_id_is_echoed_or_generated(monitored: app.RunningService, mint: Mint) -> None:
-    auth = ("authorization", f"Bearer {mint(task_id='a')}")
+    auth: tuple[str, str | bytes] = ("authorization", f"Bearer {mint(task_id='a')}")
     with grpc.insecure_channel(f"127.0.0.1:{monitored.port}") as channel:
         stub = pb_grpc.XComServiceStub(channel)
         push = pb.PushXComRequest(key="k", value=b"1")
-        _, call = stub.PushXCom.with_call(push, metadata=[auth, ("x-request-id", "job-42.a")])
-        assert ("x-request-id", "job-42.a") in call.trailing_metadata()
-        _, call = stub.PushXCom.with_call(push, metadata=[auth])
+        _, call = stub.PushXCom.with_call(push, metadata=(auth, ("x-request-id", "job-42.a")))
+        assert dict(call.trailing_metadata())["x-request-id"] == "job-42.a"
+        _, call = stub.PushXCom.with_call(push, metadata=(auth,))
         generated = dict(call.trailing_metadata())["x-request-id"]
         assert re.fullmatch(r"[0-9a-f]{16}", str(generated))
         with pytest.raises(grpc.RpcError) as refused:
             stub.FetchXCom(
                 pb.FetchXComRequest(task_id="a", key="missing"),
-                metadata=[auth, ("x-request-id", "job-42.b")],
+                metadata=(auth, ("x-request-id", "job-42.b")),
             )
-        assert refused.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
-        assert ("x-request-id", "job-42.b") in refused.value.trailing_metadata()  # type: ignore[attr-defined]
+        error: grpc.Call = refused.value  # type: ignore[assignment]
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+        assert dict(error.trailing_metadata())["x-request-id"] == "job-42.b"

@@ -64,7 +64,7 @@ def test_health_warns_when_redis_memory_passes_the_threshold(
 ) -> None:
     started = start_proxy(redis_server, tmp_path)
     admin = redis_server.client()
-    old = admin.config_get("maxmemory")["maxmemory"]
+    old = str(admin.config_get("maxmemory")["maxmemory"])
     try:
         assert httpx.get(f"{started.url}/health").json()["status"] == "healthy"
         used = int(admin.info("memory")["used_memory"])
