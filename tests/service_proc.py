@@ -25,6 +25,7 @@ class ServiceProcess:
             **env,
         }
         self.proc: subprocess.Popen[str] | None = None
+        self.log_level = "WARNING"
         self.log = tempfile.TemporaryFile()  # stderr; closed with the process
 
     @property
@@ -33,7 +34,7 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         self.proc = subprocess.Popen(
-            [CLI, "--log-level", "WARNING", "serve"],
+            [CLI, "--log-level", self.log_level, "serve"],
             env=self.env,
             text=True,
             stdout=subprocess.PIPE,

@@ -8,6 +8,7 @@ start and names the variable.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +64,10 @@ class ServeSettings(BaseSettings):
     policy_refresh_seconds: float = Field(default=0.5, gt=0, le=60)
     # Redis may still be starting or replaying its AOF: wait this long for it at startup.
     startup_timeout_seconds: float = Field(default=30.0, ge=0, le=600)
+    # Prometheus /metrics as host:port (port 0 picks one); empty disables it.
+    metrics_listen: str = "127.0.0.1:9464"
+    # Redis used_memory / maxmemory at which metrics and logs warn (pushes fail at 1.0).
+    memory_warn_ratio: float = Field(default=0.8, gt=0, le=1)
 
     def signing_key(self) -> bytes:
         return (
@@ -131,6 +136,7 @@ class UiSettings(BaseSettings):
     token_file: Path | None = None
     redis_username: str | None = None
     redis_password_file: Path | None = None
+    memory_warn_ratio: float = Field(default=0.8, gt=0, le=1)
 
     def password(self) -> SecretStr | None:
         if self.password_file is None:
@@ -153,6 +159,15 @@ class UiSettings(BaseSettings):
         return base.model_copy(
             update={"username": self.redis_username, "password_file": self.redis_password_file}
         )
+
+
+class LogSettings(BaseSettings):
+    """Log output of every command: `json` (one object per line), `text`, or `auto`: text on a
+    terminal, JSON otherwise (containers, log shippers)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEOFLOW_LOG_", extra="ignore")
+
+    format: Literal["auto", "json", "text"] = "auto"
 
 
 class InitSettings(BaseSettings):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -13,7 +12,8 @@ from leoflow_xcom import __version__
 from leoflow_xcom.cli import dags, health, init, serve, token, ui, values
 from leoflow_xcom.cli.errors import CommandError
 from leoflow_xcom.core.errors import XComError
-from leoflow_xcom.settings import SettingsFileError
+from leoflow_xcom.settings import LogSettings, SettingsFileError
+from leoflow_xcom.telemetry import logs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,11 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        logs.configure(args.log_level, logs.wants_json(LogSettings().format))
+    except (ValueError, ValidationError) as exc:
+        print(f"leoflow-xcom: bad logging settings: {exc}", file=sys.stderr)
+        return 1
     try:
         result: int = args.handler(args)
     except XComError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 
 from leoflow_xcom.settings import RedisSettings, UiSettings
 
@@ -53,7 +54,8 @@ def gunicorn_argv(settings: UiSettings) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so other commands do not load Starlette.
-    from leoflow_xcom.proxy.app import credentials
+    from leoflow_xcom.proxy.app import LOG_LEVEL_ENV, credentials
+    from leoflow_xcom.proxy.telemetry import MULTIPROC_ENV
     from leoflow_xcom.store import acl
     from leoflow_xcom.store.connection import connect
     from leoflow_xcom.store.layout import read_layout
@@ -67,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
     client.close()
     if args.listen:
         os.environ["LEOFLOW_UI_LISTEN"] = args.listen
+    os.environ[LOG_LEVEL_ENV] = args.log_level
+    # Fresh per start: the workers' metric files (proxy/telemetry.py); stale ones would add
+    # a previous run's counts.
+    os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="leoflow-ui-metrics-")
     argv = gunicorn_argv(settings)
     print(f"leoflow-xcom: UI proxy on {settings.listen}", flush=True)
     os.execv(argv[0], argv)

@@ -4,7 +4,8 @@
     AuthMiddleware       Basic or Bearer, constant-time; /health and /openapi.json are open
     /api/v1              Airflow 2 shapes (v1.py)
     /api/v2              Airflow 3 shapes (v2.py)
-    /health              liveness plus Redis reachability
+    /health              liveness, Redis reachability and the memory warning
+    /metrics             Prometheus (behind the same auth as the API; telemetry.py)
     /openapi.json        this proxy's own API
 
 gunicorn builds it once per worker through `from_env()`; tests and tools call `create_app`.
@@ -12,6 +13,9 @@ gunicorn builds it once per worker through `from_env()`; tests and tools call `c
 
 from __future__ import annotations
 
+import os
+
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -24,10 +28,17 @@ from leoflow_xcom.proxy.auth import AuthMiddleware, Credentials
 from leoflow_xcom.proxy.browse import Browser
 from leoflow_xcom.proxy.problems import V1_PREFIX, V2_PREFIX, v2_detail
 from leoflow_xcom.proxy.readonly import ReadOnlyMiddleware
-from leoflow_xcom.settings import RedisSettings, UiSettings
+from leoflow_xcom.proxy.telemetry import METRICS_PREFIX, TelemetryMiddleware, metrics_endpoint
+from leoflow_xcom.settings import LogSettings, RedisSettings, UiSettings
 from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.layout import read_layout
+from leoflow_xcom.store.stats import read_stats
+from leoflow_xcom.telemetry import logs
+from leoflow_xcom.telemetry.metrics import CallMetrics, StoreCollector
+
+# `leoflow-xcom --log-level` reaches the gunicorn workers through this variable (cli/ui.py).
+LOG_LEVEL_ENV = "LEOFLOW_LOG_LEVEL"
 
 
 def credentials(settings: UiSettings) -> Credentials:
@@ -44,14 +55,26 @@ def create_app(settings: UiSettings, redis_settings: RedisSettings) -> Starlette
     client = connect(settings.redis(redis_settings))
     browser = Browser(client)
 
+    registry = CollectorRegistry()
+    metrics = CallMetrics(registry, METRICS_PREFIX, ("route", "status"))
+    store = StoreCollector(client, settings.memory_warn_ratio)
+
     def health(request: Request) -> Response:
         try:
-            browser.ping()
+            stats = read_stats(client)
         except XComError as exc:
             return JSONResponse(
                 {"status": "unhealthy", "redis": "unreachable", "detail": exc.message}, 503
             )
-        return JSONResponse({"status": "healthy", "redis": "reachable"})
+        # Still 200 when warning: the proxy serves reads, and a full Redis does not stop them.
+        warning = stats.memory_warning(settings.memory_warn_ratio)
+        return JSONResponse(
+            {
+                "status": "warning" if warning else "healthy",
+                "redis": "reachable",
+                "memory_ratio": round(stats.memory_ratio, 4),
+            }
+        )
 
     def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi.DOCUMENT)
@@ -68,10 +91,12 @@ def create_app(settings: UiSettings, redis_settings: RedisSettings) -> Starlette
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),
+            Route("/metrics", metrics_endpoint(registry, store), methods=["GET"]),
             Mount(V1_PREFIX, app=v1.create(browser)),
             Mount(V2_PREFIX, app=v2.create(browser)),
         ],
         middleware=[
+            Middleware(TelemetryMiddleware, metrics=metrics),
             Middleware(ReadOnlyMiddleware),
             Middleware(AuthMiddleware, credentials=credentials(settings)),
         ],
@@ -81,6 +106,8 @@ def create_app(settings: UiSettings, redis_settings: RedisSettings) -> Starlette
 
 def from_env() -> Starlette:
     """gunicorn's app factory (`leoflow_xcom.proxy.app:from_env()`): settings read once here."""
+    # gunicorn replaced the CLI process, so logging is set up again here, per worker.
+    logs.configure(os.environ.get(LOG_LEVEL_ENV, "INFO"), logs.wants_json(LogSettings().format))
     settings, redis_settings = UiSettings(), RedisSettings()
     client = connect(settings.redis(redis_settings))
     read_layout(client)

@@ -110,8 +110,9 @@ _SCHEMAS = {
     "Health": {
         "type": "object",
         "properties": {
-            "status": {"type": "string", "enum": ["healthy", "unhealthy"]},
+            "status": {"type": "string", "enum": ["healthy", "warning", "unhealthy"]},
             "redis": {"type": "string", "enum": ["reachable", "unreachable"]},
+            "memory_ratio": {"type": "number"},
             "detail": _STR,
         },
         "required": ["status", "redis"],

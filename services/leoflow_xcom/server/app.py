@@ -20,6 +20,7 @@ from leoflow_xcom.core import limits
 from leoflow_xcom.core.errors import StoreUnavailableError, XComError
 from leoflow_xcom.core.tokens import TokenVerifier
 from leoflow_xcom.server.handlers import XComHandlers
+from leoflow_xcom.server.monitoring import Monitoring
 from leoflow_xcom.server.session import XComSessionServicer
 from leoflow_xcom.settings import RedisSettings, ServeSettings
 from leoflow_xcom.store.connection import connect
@@ -86,6 +87,7 @@ class RunningService:
     health: health.HealthServicer
     housekeeper: Housekeeper
     sessions: XComSessionServicer | None = None
+    monitoring: Monitoring | None = None
 
     def set_serving(self, serving: bool) -> None:
         state = (
@@ -104,6 +106,8 @@ class RunningService:
         self.server.stop(grace).wait()
         self.policies.stop()
         self.housekeeper.stop()
+        if self.monitoring is not None:
+            self.monitoring.stop()
 
 
 def wait_for_store(client: redis.Redis, timeout: float) -> None:
@@ -147,7 +151,8 @@ def start(
         # Beyond this, calls get RESOURCE_EXHAUSTED at once instead of queueing without bound.
         maximum_concurrent_rpcs=serve.workers * 8,
     )
-    servicer = XComSessionServicer(handlers, serve.session_limit)
+    monitoring = Monitoring(serve, client)
+    servicer = XComSessionServicer(handlers, serve.session_limit, monitoring.observer)
     xcom_pb2_grpc.add_XComServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -161,12 +166,19 @@ def start(
         raise RuntimeError(f"LEOFLOW_XCOM_LISTEN={serve.listen}: cannot bind ({exc})") from None
     server.start()
     running = RunningService(
-        server, port, policies, health_servicer, Housekeeper(RunRegistry(client)), servicer
+        server,
+        port,
+        policies,
+        health_servicer,
+        Housekeeper(RunRegistry(client)),
+        servicer,
+        monitoring,
     )
     holder.append(running)
     running.set_serving(True)
     policies.start()
     running.housekeeper.start()
+    monitoring.start(servicer.open_sessions)
     log.info("XCom gRPC service listening on port %d", port)
     return running
 

@@ -10,6 +10,7 @@ from leoflow_xcom.core import limits
 from leoflow_xcom.core.model import Claims
 from leoflow_xcom.server import convert
 from leoflow_xcom.server.handlers import XComHandlers
+from leoflow_xcom.server.observe import CallObserver
 from leoflow_xcom.server.status import mapped_errors
 
 
@@ -22,8 +23,9 @@ def bearer_token(context: grpc.ServicerContext) -> str | None:
 
 
 class XComServicer(pb_grpc.XComServiceServicer):
-    def __init__(self, handlers: XComHandlers) -> None:
+    def __init__(self, handlers: XComHandlers, observer: CallObserver | None = None) -> None:
         self._handlers = handlers
+        self.observer = observer or CallObserver()
 
     def _claims(self, context: grpc.ServicerContext) -> Claims:
         return self._handlers.authenticate(bearer_token(context))

@@ -27,11 +27,15 @@ from leoflow_xcom.core.errors import (
 )
 from leoflow_xcom.server import servicer
 from leoflow_xcom.server.handlers import XComHandlers
+from leoflow_xcom.server.observe import CallObserver, request_id_of
 from leoflow_xcom.server.status import INTERNAL_MESSAGE, to_status, to_status_proto
+from leoflow_xcom.telemetry import logs
 
 log = logging.getLogger(__name__)
 
 DEADLINE_MESSAGE = "the item's deadline passed before the service could start it; not applied"
+
+_CODE_NAMES = {int(code): code.name for code in StatusCode}
 
 
 class _Open:
@@ -45,8 +49,10 @@ class _Open:
 class XComSessionServicer(servicer.XComServicer):
     """The unary XComService plus the session stream, over the same handlers."""
 
-    def __init__(self, handlers: XComHandlers, max_sessions: int) -> None:
-        super().__init__(handlers)
+    def __init__(
+        self, handlers: XComHandlers, max_sessions: int, observer: CallObserver | None = None
+    ) -> None:
+        super().__init__(handlers, observer)
         self._max_sessions = max_sessions
         self._open: set[_Open] = set()
         self._lock = threading.Lock()
@@ -56,6 +62,9 @@ class XComSessionServicer(servicer.XComServicer):
         self, request_iterator: Iterator[pb.SessionRequest], context: grpc.ServicerContext
     ) -> Iterator[pb.SessionResponse]:
         stream_token = servicer.bearer_token(context)
+        # Items are logged as `<stream id>.<item id>`; the stream's id is echoed when it ends.
+        stream_rid = request_id_of(context)
+        context.set_trailing_metadata(((logs.REQUEST_ID_HEADER, stream_rid),))
         session = _Open(context)
         with self._lock:
             if self._draining:
@@ -70,7 +79,7 @@ class XComSessionServicer(servicer.XComServicer):
         try:
             for request in request_iterator:
                 session.busy = True
-                yield self.answer(request, stream_token, time.monotonic())
+                yield self.observed_answer(request, stream_token, stream_rid)
                 session.busy = False
                 if self._draining:
                     return
@@ -79,6 +88,23 @@ class XComSessionServicer(servicer.XComServicer):
         finally:
             with self._lock:
                 self._open.discard(session)
+
+    def open_sessions(self) -> int:
+        return len(self._open)
+
+    def observed_answer(
+        self, request: pb.SessionRequest, stream_token: str | None, stream_rid: str
+    ) -> pb.SessionResponse:
+        reset = logs.request_id.set(f"{stream_rid}.{request.id}")
+        started = time.perf_counter()
+        try:
+            response, error = self.answer(request, stream_token, time.monotonic())
+            method = f"XComSession/{request.WhichOneof('op') or 'none'}"
+            code = _CODE_NAMES.get(response.status.code, "UNKNOWN")
+            self.observer.done(method, code, started, error, request, response)
+            return response
+        finally:
+            logs.request_id.reset(reset)
 
     def end_sessions(self) -> None:
         """Draining: a busy session ends after the item it is answering, an idle one now;
@@ -91,7 +117,8 @@ class XComSessionServicer(servicer.XComServicer):
 
     def answer(
         self, request: pb.SessionRequest, stream_token: str | None, arrived: float
-    ) -> pb.SessionResponse:
+    ) -> tuple[pb.SessionResponse, XComError | None]:
+        """The response, and the refusal it carries (for the observer)."""
         response = pb.SessionResponse(id=request.id)
         try:
             claims = self._handlers.authenticate(request.token or stream_token)
@@ -102,7 +129,7 @@ class XComSessionServicer(servicer.XComServicer):
                         code=int(StatusCode.DEADLINE_EXCEEDED), message=DEADLINE_MESSAGE
                     )
                 )
-                return response
+                return response, None
             op = request.WhichOneof("op")
             if op == "push":
                 response.push.CopyFrom(servicer.push(self._handlers, claims, request.push))
@@ -116,9 +143,10 @@ class XComSessionServicer(servicer.XComServicer):
                 raise InvalidRequestError.field("op", "one of push, fetch, fetch_many is required")
         except XComError as exc:
             response.status.CopyFrom(to_status_proto(exc))
+            return response, exc
         except Exception:
             log.exception("unexpected error in XComSession item")
             response.status.CopyFrom(
                 status_pb2.Status(code=int(StatusCode.INTERNAL), message=INTERNAL_MESSAGE)
             )
-        return response
+        return response, None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,6 +14,8 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from leoflow_xcom.core.errors import ERROR_DOMAIN, StatusCode, XComError
+from leoflow_xcom.server.observe import CallObserver, request_id_of, with_request_id
+from leoflow_xcom.telemetry import logs
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +47,31 @@ def internal_status() -> grpc.Status:
 
 def mapped_errors(method: Callable[..., _R]) -> Callable[..., _R]:
     """Turn XComError into its status and anything unexpected into INTERNAL (logged, and
-    never with the exception's text, which could carry data)."""
+    never with the exception's text, which could carry data). Each call gets a request id
+    (logs, trailing metadata) and is observed by the servicer's `observer`."""
+    name = method.__name__
 
     @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> _R:
+        observer: CallObserver = self.observer
+        rid = request_id_of(context)
+        reset = logs.request_id.set(rid)
+        started = time.perf_counter()
         try:
-            return method(self, request, context)
+            response = method(self, request, context)
         except XComError as exc:
-            context.abort_with_status(to_status(exc))
+            observer.done(name, exc.code.name, started, exc)
+            context.abort_with_status(with_request_id(to_status(exc), rid))
         except Exception:
-            log.exception("unexpected error in %s", method.__name__)
-            context.abort_with_status(internal_status())
+            log.exception("unexpected error in %s", name)
+            observer.done(name, "INTERNAL", started)
+            context.abort_with_status(with_request_id(internal_status(), rid))
+        else:
+            context.set_trailing_metadata(((logs.REQUEST_ID_HEADER, rid),))
+            observer.done(name, "OK", started, None, request, response)
+            return response
+        finally:
+            logs.request_id.reset(reset)
         raise AssertionError("unreachable: abort_with_status raises")
 
     return wrapper

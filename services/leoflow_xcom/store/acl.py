@@ -59,7 +59,8 @@ READ_SCRIPT_COMMANDS: Final = ("evalsha_ro", "script|load")
 TRANSACTION_COMMANDS: Final = ("multi", "exec", "discard", "watch", "unwatch")
 # Connection upkeep. Not CLIENT SETINFO, which redis-py sends on connect and ignores when
 # refused: Redis 7.0 does not know it, so naming it would make the ACL file fail to load there.
-CONNECTION_COMMANDS: Final = ("ping",)
+# INFO (memory, persistence, keyspace: no key or value) feeds the metrics and the memory warning.
+CONNECTION_COMMANDS: Final = ("ping", "info")
 # Writes: the push script (SET PX, ZADD, HSET, HSETNX, ZRANGEBYSCORE, ZREM, HDEL, PTTL,
 # PEXPIRE), clear (DEL, ZREM, HDEL), the layout stamp (SET NX), policies (HSET, HDEL, INCRBY),
 # the run registry (ZADD, ZSCAN, ZREM). redis-py sends INCR as INCRBY.

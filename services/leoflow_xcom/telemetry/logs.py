@@ -9,10 +9,25 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
+import secrets
 import sys
 import time
+from typing import Literal
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+# Header/metadata name, lower case as gRPC requires; HTTP headers are case-insensitive.
+REQUEST_ID_HEADER = "x-request-id"
+# A caller's id is kept only if it looks like an id: it lands in every log line of the call.
+_ACCEPTED_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+
+
+def accept_request_id(incoming: str | None) -> str:
+    """The caller's request id when it is a plausible one, else a fresh random one."""
+    if incoming is not None and _ACCEPTED_ID.fullmatch(incoming):
+        return incoming
+    return secrets.token_hex(8)
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,6 +49,13 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def wants_json(setting: Literal["auto", "json", "text"]) -> bool:
+    """`auto`: text for a person at a terminal, JSON for containers and log shippers."""
+    if setting == "auto":
+        return not sys.stderr.isatty()
+    return setting == "json"
 
 
 def configure(level: str, json_format: bool) -> None:

@@ -7,10 +7,11 @@ Redis gauges are read at scrape time, never on the hot path.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from wsgiref.simple_server import WSGIServer
 
 import redis
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -25,17 +26,26 @@ SIZE_BUCKETS = (100, 1024, 4096, 16_384, 65_536, 131_072, limits.MAX_VALUE_BYTES
 
 
 class CallMetrics:
-    def __init__(self, registry: CollectorRegistry, prefix: str) -> None:
+    """Calls, latency, payload sizes and refusals of one transport.
+
+    Label children are bound once per (method, code) and cached: `labels()` hashes and locks
+    on every call, and the hot path should pay only for the increments themselves.
+    """
+
+    def __init__(
+        self, registry: CollectorRegistry, prefix: str, labels: tuple[str, str] = ("method", "code")
+    ) -> None:
+        # labels: what a call is and how it ended (gRPC method and code, HTTP route and status)
         self.calls = Counter(
             f"{prefix}_calls",
-            "Calls by method and status code",
-            ["method", "code"],
+            f"Calls by {labels[0]} and {labels[1]}",
+            labels,
             registry=registry,
         )
         self.latency = Histogram(
             f"{prefix}_call_seconds",
-            "Call latency by method",
-            ["method"],
+            f"Call latency by {labels[0]} and {labels[1]}",
+            labels,
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
@@ -52,16 +62,30 @@ class CallMetrics:
             ["reason"],
             registry=registry,
         )
+        self._bound: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._payload_bound: dict[str, Histogram] = {}
 
     def observe(self, method: str, code: str, seconds: float) -> None:
-        self.calls.labels(method, code).inc()
-        self.latency.labels(method).observe(seconds)
+        bound = self._bound.get((method, code))
+        if bound is None:  # a racing first call binds twice: harmless, same children
+            bound = (self.calls.labels(method, code), self.latency.labels(method, code))
+            self._bound[(method, code)] = bound
+        bound[0].inc()
+        bound[1].observe(seconds)
 
     def payload_size(self, method: str, size: int) -> None:
-        self.payload.labels(method).observe(size)
+        child = self._payload_bound.get(method)
+        if child is None:
+            child = self._payload_bound[method] = self.payload.labels(method)
+        child.observe(size)
 
     def rejected(self, error: XComError) -> None:
         self.rejections.labels(error.reason).inc()
+
+
+def gauge_of(registry: CollectorRegistry, name: str, doc: str, read: Callable[[], float]) -> None:
+    """A gauge read at scrape time from `read`."""
+    Gauge(name, doc, registry=registry).set_function(read)
 
 
 class StoreCollector(Collector):
@@ -104,8 +128,9 @@ class StoreCollector(Collector):
             yield gauge
 
 
-def serve_metrics(listen: str, registry: CollectorRegistry) -> int:
-    """Expose /metrics on `host:port` (port 0 picks one); returns the bound port."""
+def serve_metrics(listen: str, registry: CollectorRegistry) -> WSGIServer:
+    """Expose /metrics on `host:port` (port 0 picks one) in a daemon thread; `.server_port`
+    is the bound port, `.shutdown()` stops it."""
     host, _, port = listen.rpartition(":")
     server, _thread = start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)
-    return int(server.server_port)
+    return server
