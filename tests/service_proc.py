@@ -15,8 +15,12 @@ CLI = str(Path(sys.executable).parent / "leoflow-xcom")
 
 
 class ServiceProcess:
-    def __init__(self, redis_url: str, signing_key_file: Path, **env: str) -> None:
+    def __init__(
+        self, redis_url: str, signing_key_file: Path, *, log_level: str = "WARNING", **env: str
+    ) -> None:
         self.port = free_port()
+        self.log_level = log_level
+        self.output = ""  # its stderr, kept when the process ends
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LEOFLOW_")},
             "LEOFLOW_REDIS_URL": redis_url,
@@ -33,7 +37,7 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         self.proc = subprocess.Popen(
-            [CLI, "--log-level", "WARNING", "serve"],
+            [CLI, "--log-level", self.log_level, "serve"],
             env=self.env,
             text=True,
             stdout=subprocess.PIPE,
@@ -67,4 +71,7 @@ class ServiceProcess:
     def _close(self) -> None:
         if self.proc is not None and self.proc.stdout:
             self.proc.stdout.close()
+        if not self.log.closed:
+            self.log.seek(0)
+            self.output = self.log.read().decode(errors="replace")
         self.log.close()
