@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.conftest import _start, publish_test_policies
 from tests.faults.load import PRINTED
@@ -29,9 +30,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture
 def fault_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     server = _start("redis", tmp_path / "redis")
-    publish_test_policies(server.client())
+    with server.client() as client:
+        publish_test_policies(client)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def raw(fault_redis: RedisProcess) -> Iterator[redis.Redis]:
+    """A direct connection for the checks, closed after the test (no socket left behind)."""
+    with fault_redis.client() as client:
+        yield client
 
 
 @pytest.fixture

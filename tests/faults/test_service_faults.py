@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import redis
 
 from tests.conftest import Mint
 from tests.faults.load import WRITER_TASK, Load, audit, figures
@@ -19,7 +20,10 @@ DAG, RUN = "test_dag", "run_1"
 
 
 def test_sigterm_under_load_drains_and_leaves_no_half_written_push(
-    fault_redis: RedisProcess, fault_service: ServiceProcess, mint: Mint
+    fault_redis: RedisProcess,
+    fault_service: ServiceProcess,
+    raw: redis.Redis,
+    mint: Mint,
 ) -> None:
     assert fault_service.proc is not None
     with Load(fault_service.target, lambda: mint(DAG, RUN, WRITER_TASK), timeout=3.0) as load:
@@ -33,7 +37,7 @@ def test_sigterm_under_load_drains_and_leaves_no_half_written_push(
     # never comes back: they end at their deadline and are reported, not asserted.
     in_flight = load.tally.refused_between(0.0, signalled)
     during_drain = load.tally.refused_between(signalled, float("inf"))
-    result = audit(fault_redis.client(), DAG, RUN, load.tally)
+    result = audit(raw, DAG, RUN, load.tally)
     figures(
         "sigterm-service",
         result,

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+import redis
 
 from leoflow_xcom.client import NO_RETRY, XComClient, XComError
 from tests.conftest import Mint
@@ -43,7 +44,10 @@ def unavailable_only(errors: dict[str, int]) -> bool:
 
 
 def test_sigkill_redis_under_load_loses_no_acknowledged_push(
-    fault_redis: RedisProcess, fault_service: ServiceProcess, mint: Mint
+    fault_redis: RedisProcess,
+    fault_service: ServiceProcess,
+    raw: redis.Redis,
+    mint: Mint,
 ) -> None:
     with Load(fault_service.target, lambda: writer_token(mint), timeout=CALL_TIMEOUT) as load:
         time.sleep(LOAD_SECONDS)
@@ -53,7 +57,7 @@ def test_sigkill_redis_under_load_loses_no_acknowledged_push(
         fault_redis.start()  # same port and directory: replays the AOF
         recovered = recovery(load, back)
         time.sleep(LOAD_SECONDS)
-    result = audit(fault_redis.client(), DAG, RUN, load.tally)
+    result = audit(raw, DAG, RUN, load.tally)
     figures("sigkill-redis", result, load.tally, recovery_s=recovered)
     assert result.acknowledged > 0 and result.lost == 0
     assert result.dangling_index == result.orphan_values == 0
@@ -61,7 +65,10 @@ def test_sigkill_redis_under_load_loses_no_acknowledged_push(
 
 
 def test_stalled_redis_fails_fast_stays_bounded_and_heals(
-    fault_redis: RedisProcess, fault_service: ServiceProcess, mint: Mint
+    fault_redis: RedisProcess,
+    fault_service: ServiceProcess,
+    raw: redis.Redis,
+    mint: Mint,
 ) -> None:
     assert fault_service.proc is not None
     pid = fault_service.proc.pid
@@ -83,7 +90,6 @@ def test_stalled_redis_fails_fast_stays_bounded_and_heals(
         back = time.monotonic()
         recovered = recovery(load, back)
         time.sleep(LOAD_SECONDS)
-    raw = fault_redis.client()
     # Our own raw connection is one of them.
     connections = len(raw.client_list()) - 1
     result = audit(raw, DAG, RUN, load.tally)
@@ -118,7 +124,10 @@ def test_stalled_redis_fails_fast_stays_bounded_and_heals(
 
 
 def test_clean_redis_restart_the_service_reconnects_by_itself(
-    fault_redis: RedisProcess, fault_service: ServiceProcess, mint: Mint
+    fault_redis: RedisProcess,
+    fault_service: ServiceProcess,
+    raw: redis.Redis,
+    mint: Mint,
 ) -> None:
     with Load(fault_service.target, lambda: writer_token(mint), timeout=CALL_TIMEOUT) as load:
         time.sleep(LOAD_SECONDS)
@@ -127,7 +136,7 @@ def test_clean_redis_restart_the_service_reconnects_by_itself(
         back = time.monotonic()
         recovered = recovery(load, back)
         time.sleep(LOAD_SECONDS)
-    result = audit(fault_redis.client(), DAG, RUN, load.tally)
+    result = audit(raw, DAG, RUN, load.tally)
     figures(
         "restart-redis",
         result,
@@ -142,9 +151,11 @@ def test_clean_redis_restart_the_service_reconnects_by_itself(
 
 
 def test_full_redis_refuses_pushes_keeps_reads_evicts_nothing_and_recovers(
-    fault_redis: RedisProcess, fault_service: ServiceProcess, mint: Mint
+    fault_redis: RedisProcess,
+    fault_service: ServiceProcess,
+    raw: redis.Redis,
+    mint: Mint,
 ) -> None:
-    raw = fault_redis.client()
     with XComClient(fault_service.target, writer_token(mint), retry=NO_RETRY) as seed:
         seed.push("kept", {"kept": True})
     reads_ok, read_errors = 0, 0

@@ -35,7 +35,8 @@ def _leaks(text: str, secrets: dict[str, str]) -> list[str]:
 @pytest.fixture
 def own_redis(tmp_path: Path) -> RedisProcess:
     server = _start("redis", tmp_path / "redis")
-    publish_test_policies(server.client())
+    with server.client() as client:
+        publish_test_policies(client)
     create_acl_users(server)
     return server
 
