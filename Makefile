@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv redis-bin compose-plugin protos lint lint-perf test compose-test run bench loadtest clean
+.PHONY: help venv redis-bin compose-plugin protos lint lint-perf test fault-test compose-test run bench loadtest clean
 
 help:
 	@echo "make run      start Redis + the XCom service as local processes (no Docker)"
 	@echo "make test     lint, type-check and run the whole test suite"
 	@echo "make protos   regenerate the gRPC stubs from services/proto"
 	@echo "make lint     ruff + mypy only"
+	@echo "make fault-test  fault injection scenarios only (also part of make test), with figures"
 	@echo "make compose-test  the Compose appliance end to end on a real Docker engine"
 	@echo "make bench    floors vs push/fetch side by side (BENCH_ARGS=--quick for a short run)"
 	@echo "make loadtest bounded headless Locust run (UI scenario only with LEOFLOW_UI_URL set)"
@@ -51,6 +52,10 @@ lint-perf: $(VENV)/.bench-stamp $(VENV)/.loadtest-stamp
 
 test: venv redis-bin compose-plugin lint lint-perf
 	$(VENV)/bin/pytest -m "not e2e" $(PYTEST_ARGS)
+
+# Redis killed/stalled/restarted/full and the service stopped, under load; prints the figures.
+fault-test: venv redis-bin
+	$(VENV)/bin/pytest -m fault -s tests/faults $(PYTEST_ARGS)
 
 # Starts a Docker engine if none answers, builds the images, runs tests/e2e, stops the engine.
 compose-test: venv

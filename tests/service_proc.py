@@ -15,8 +15,12 @@ CLI = str(Path(sys.executable).parent / "leoflow-xcom")
 
 
 class ServiceProcess:
-    def __init__(self, redis_url: str, signing_key_file: Path, **env: str) -> None:
+    def __init__(
+        self, redis_url: str, signing_key_file: Path, *, log_level: str = "WARNING", **env: str
+    ) -> None:
         self.port = free_port()
+        self.log_level = log_level
+        self.output = ""  # its stderr, kept when the process ends
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LEOFLOW_")},
             "LEOFLOW_REDIS_URL": redis_url,
@@ -68,4 +72,7 @@ class ServiceProcess:
     def _close(self) -> None:
         if self.proc is not None and self.proc.stdout:
             self.proc.stdout.close()
+        if not self.log.closed:
+            self.log.seek(0)
+            self.output = self.log.read().decode(errors="replace")
         self.log.close()

@@ -74,3 +74,11 @@ def test_unencodable_python_values_are_refused() -> None:
         codec.encode({"x": object()}, "k")
     with pytest.raises(XComInvalidJsonError):
         codec.encode(float("nan"), "k")
+
+
+@pytest.mark.parametrize("text", [b"1e400", b"-1e400", b"[1E999]", b'{"a":2e308}'])
+def test_numbers_that_overflow_a_float_are_refused(text: bytes) -> None:
+    # Valid JSON syntax, but they decode to inf, which no strict JSON encoder writes back.
+    with pytest.raises(XComInvalidJsonError, match="out of range"):
+        codec.decode(text, "k")
+    assert codec.decode(b"1e308", "k") == 1e308

@@ -103,7 +103,7 @@ def test_missing_expired_tampered_and_alg_none_tokens_are_unauthenticated(
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     claims["task_id"] = "a"
     forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    unsigned = jwt.encode(claims, None, algorithm="none")
+    unsigned = jwt.encode(claims, "", algorithm="none")
     expired = tokens.mint(
         signing_key, now=now - 3600, expires_in=60, dag_id="test_dag", run_id="run_1", task_id="b"
     )

@@ -7,6 +7,7 @@ counts is the byte length of that encoding (multi-byte UTF-8 counts in bytes).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from leoflow_xcom.core import limits
@@ -19,7 +20,16 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+def _finite_float(text: str) -> float:
+    # `1e400` is valid JSON syntax but overflows to inf, which no strict JSON encoder can
+    # write back (the proxy would fail rendering it): refuse it like the NaN/Infinity constants.
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"number {text[:40]} is out of range for a 64-bit float")
+    return number
+
+
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def check_size(size: int, key: str) -> None:
