@@ -29,7 +29,6 @@ class ServiceProcess:
             **env,
         }
         self.proc: subprocess.Popen[str] | None = None
-        self.log_level = "WARNING"
         self.log = tempfile.TemporaryFile()  # stderr; closed with the process
 
     @property
