@@ -100,3 +100,18 @@ def test_hostnet_override_uses_only_the_host_network() -> None:
 def test_hostnet_override_requires_ports() -> None:
     with pytest.raises(AssertionError, match="choose a free port"):
         compose_config("compose.yaml", "compose.hostnet.yaml")
+
+
+def test_tls_overlay_turns_tls_on_and_default_stays_plaintext() -> None:
+    plain = compose_config("compose.yaml")["services"]
+    for name in ("xcom", "xcom-ui"):
+        assert not any("TLS" in k for k in plain[name]["environment"]), name
+    tls = compose_config("compose.yaml", "compose.tls.yaml")["services"]
+    assert tls["xcom-init"]["environment"]["LEOFLOW_INIT_TLS"] == "on"
+    assert tls["xcom-init-redis"]["environment"].get("LEOFLOW_INIT_TLS") is None
+    secrets_dir = "/var/lib/leoflow/secrets"
+    assert tls["xcom"]["environment"]["LEOFLOW_XCOM_TLS_CERT_FILE"] == f"{secrets_dir}/server.crt"
+    assert tls["xcom"]["environment"]["LEOFLOW_XCOM_TLS_CA_FILE"] == f"{secrets_dir}/ca.crt"
+    assert tls["xcom-ui"]["environment"]["LEOFLOW_UI_TLS_KEY_FILE"] == f"{secrets_dir}/server.key"
+    assert tls["xcom-ui"]["environment"]["UI_HEALTH_URL"].startswith("https://127.0.0.1:")
+    assert "ca.crt" in " ".join(tls["xcom-ui"]["healthcheck"]["test"])

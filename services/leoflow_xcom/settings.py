@@ -18,6 +18,34 @@ class SettingsFileError(ValueError):
     pass
 
 
+def read_pem_file(path: Path, variable: str) -> bytes:
+    """A certificate or key for TLS; the error names the file, never its content."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SettingsFileError(f"{variable}: cannot read {path}: {exc.strerror}") from None
+    if b"-----BEGIN " not in data:
+        raise SettingsFileError(f"{variable}: {path} is not a PEM file")
+    return data
+
+
+def tls_pair(
+    cert_file: Path | None, key_file: Path | None, prefix: str
+) -> tuple[bytes, bytes] | None:
+    """(certificate chain, private key) when both files are set, None when neither is."""
+    if cert_file is None and key_file is None:
+        return None
+    if cert_file is None or key_file is None:
+        raise SettingsFileError(
+            f"{prefix}TLS_CERT_FILE and {prefix}TLS_KEY_FILE must be set together "
+            "(both for TLS, neither for plaintext)"
+        )
+    return (
+        read_pem_file(cert_file, f"{prefix}TLS_CERT_FILE"),
+        read_pem_file(key_file, f"{prefix}TLS_KEY_FILE"),
+    )
+
+
 def read_secret_file(path: Path, variable: str) -> SecretStr:
     try:
         text = path.read_text(encoding="utf-8").strip()
@@ -68,6 +96,9 @@ class ServeSettings(BaseSettings):
     metrics_listen: str = "127.0.0.1:9464"
     # Redis used_memory / maxmemory at which metrics and logs warn (pushes fail at 1.0).
     memory_warn_ratio: float = Field(default=0.8, gt=0, le=1)
+    # Both set: gRPC over TLS on `listen` (e.g. server.crt / server.key from `init`).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
     def signing_key(self) -> bytes:
         return (
@@ -75,6 +106,9 @@ class ServeSettings(BaseSettings):
             .get_secret_value()
             .encode("utf-8")
         )
+
+    def tls(self) -> tuple[bytes, bytes] | None:
+        return tls_pair(self.tls_cert_file, self.tls_key_file, "LEOFLOW_XCOM_")
 
     @model_validator(mode="after")
     def _sessions_leave_threads(self) -> ServeSettings:
@@ -98,6 +132,15 @@ class ClientSettings(BaseSettings):
     addr: str = "127.0.0.1:50051"
     token: SecretStr | None = None
     timeout: float = Field(default=5.0, gt=0, le=300)
+    # Set: talk TLS and trust only this CA (ca.crt from `init`); unset: plaintext.
+    tls_ca_file: Path | None = None
+    # The name to check the certificate against when `addr` is not one of its SANs.
+    tls_server_name: str | None = None
+
+    def tls_ca(self) -> bytes | None:
+        if self.tls_ca_file is None:
+            return None
+        return read_pem_file(self.tls_ca_file, "LEOFLOW_XCOM_TLS_CA_FILE")
 
 
 class TokenSettings(BaseSettings):
@@ -137,6 +180,12 @@ class UiSettings(BaseSettings):
     redis_username: str | None = None
     redis_password_file: Path | None = None
     memory_warn_ratio: float = Field(default=0.8, gt=0, le=1)
+    # Both set: HTTPS on `listen` (gunicorn --certfile/--keyfile).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    def tls(self) -> tuple[bytes, bytes] | None:
+        return tls_pair(self.tls_cert_file, self.tls_key_file, "LEOFLOW_UI_")
 
     def password(self) -> SecretStr | None:
         if self.password_file is None:
@@ -180,3 +229,7 @@ class InitSettings(BaseSettings):
     dags: Path = Path("/etc/leoflow/dags")
     # Bounded: a Redis that never comes up fails the job instead of hanging the stack start.
     redis_wait_seconds: float = Field(default=60.0, gt=0, le=600)
+    # Generate a private CA and a server certificate (off: the services speak plaintext).
+    tls: bool = False
+    # Subject alternative names of the server certificate; IP addresses become IP SANs.
+    tls_hosts: str = "localhost,127.0.0.1,xcom,xcom-ui"

@@ -30,6 +30,7 @@ EXPECTED = {
     "XComRpcError",
     "XComSchemaMismatchError",
     "XComTooLargeError",
+    "tls_credentials",
 }
 
 

@@ -8,6 +8,7 @@ import base64
 import dataclasses
 import os
 import secrets
+import ssl
 import subprocess
 import sys
 import time
@@ -66,7 +67,14 @@ def create_acl_users(server: RedisProcess) -> None:
     admin.close()
 
 
-def start_proxy(server: RedisProcess, directory: Path, **env_overrides: str) -> Proxy:
+def start_proxy(
+    server: RedisProcess,
+    directory: Path,
+    *,
+    verify: ssl.SSLContext | bool = True,
+    **env_overrides: str,
+) -> Proxy:
+    """`verify`: what trusts the proxy's certificate when env_overrides turn HTTPS on."""
     create_acl_users(server)
     user, password, token = "admin", secrets.token_urlsafe(24), secrets.token_urlsafe(32)
     port = free_port()
@@ -88,13 +96,14 @@ def start_proxy(server: RedisProcess, directory: Path, **env_overrides: str) -> 
         proc = subprocess.Popen(
             [str(BIN / "leoflow-xcom"), "ui"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
-    url = f"http://127.0.0.1:{port}"
+    scheme = "https" if "LEOFLOW_UI_TLS_CERT_FILE" in env_overrides else "http"
+    url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"proxy exited: {(directory / 'proxy.log').read_text()}")
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code in (200, 503):
+            if httpx.get(f"{url}/health", timeout=1, verify=verify).status_code in (200, 503):
                 return Proxy(url, user, password, token, proc)
         except httpx.TransportError:
             time.sleep(0.05)

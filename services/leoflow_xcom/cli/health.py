@@ -12,7 +12,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser = commands.add_parser(
         "health",
         help="exit 0 if the gRPC service at LEOFLOW_XCOM_ADDR reports SERVING",
-        description="Calls grpc.health.v1.Health/Check; for container healthchecks.",
+        description="Calls grpc.health.v1.Health/Check; for container healthchecks. Over TLS "
+        "with LEOFLOW_XCOM_TLS_CA_FILE (and LEOFLOW_XCOM_TLS_SERVER_NAME).",
     )
     parser.add_argument("--addr", help="host:port (default LEOFLOW_XCOM_ADDR)")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds (default 2)")
@@ -23,8 +24,18 @@ def run(args: argparse.Namespace) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    addr = args.addr or ClientSettings().addr
-    with grpc.insecure_channel(addr) as channel:
+    from leoflow_xcom.cli.values import channel_credentials
+    from leoflow_xcom.client._config import channel_options
+
+    settings = ClientSettings()
+    addr = args.addr or settings.addr
+    credentials = channel_credentials(settings)
+    channel = (
+        grpc.insecure_channel(addr)
+        if credentials is None
+        else grpc.secure_channel(addr, credentials, channel_options(settings.tls_server_name))
+    )
+    with channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=args.timeout

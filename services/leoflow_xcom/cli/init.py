@@ -18,7 +18,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--rotate NAME) and writes the Redis ACL file; stage `apply` waits for Redis, loads the "
         "ACL users, checks the data layout and publishes the policies. Settings: "
         "LEOFLOW_INIT_SECRETS_DIR, LEOFLOW_INIT_ACL_DIR, LEOFLOW_INIT_DAGS, "
-        "LEOFLOW_INIT_REDIS_WAIT_SECONDS, LEOFLOW_REDIS_URL.",
+        "LEOFLOW_INIT_REDIS_WAIT_SECONDS, LEOFLOW_INIT_TLS (on: also a private CA and a server "
+        "certificate, ca.crt/server.crt/server.key), LEOFLOW_INIT_TLS_HOSTS, LEOFLOW_REDIS_URL.",
     )
     parser.add_argument(
         "--stage", choices=("all", "prepare", "apply"), default="all", help="default: all"
@@ -28,7 +29,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="append",
         default=[],
         metavar="NAME",
-        help="replace this secret with a new random one (repeatable)",
+        help="replace this secret with a new random one (repeatable); `tls`: a new CA and "
+        "server certificate",
     )
     parser.add_argument("--dags", type=Path, help="DAG policy file or directory")
     parser.set_defaults(handler=run)

@@ -23,13 +23,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Run the read-only UI proxy (gunicorn + uvicorn workers). Settings: "
         "LEOFLOW_UI_LISTEN, LEOFLOW_UI_WORKERS, LEOFLOW_UI_TIMEOUT, LEOFLOW_UI_GRACEFUL_TIMEOUT, "
         "LEOFLOW_UI_KEEPALIVE, LEOFLOW_UI_USER, LEOFLOW_UI_PASSWORD_FILE, LEOFLOW_UI_TOKEN_FILE, "
-        "LEOFLOW_UI_REDIS_USERNAME, LEOFLOW_UI_REDIS_PASSWORD_FILE, LEOFLOW_REDIS_URL.",
+        "LEOFLOW_UI_REDIS_USERNAME, LEOFLOW_UI_REDIS_PASSWORD_FILE, LEOFLOW_UI_TLS_CERT_FILE, "
+        "LEOFLOW_UI_TLS_KEY_FILE (both: HTTPS), LEOFLOW_REDIS_URL.",
     )
     parser.add_argument("--listen", help="address to bind (default LEOFLOW_UI_LISTEN)")
     parser.set_defaults(handler=run)
 
 
 def gunicorn_argv(settings: UiSettings) -> list[str]:
+    tls: list[str] = []
+    if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+        tls = ["--certfile", str(settings.tls_cert_file), "--keyfile", str(settings.tls_key_file)]
     return [
         sys.executable,
         "-m",
@@ -48,6 +52,7 @@ def gunicorn_argv(settings: UiSettings) -> list[str]:
         str(settings.keepalive),
         # Fail at start, in the master, on bad settings, not in a restart loop of workers.
         "--preload",
+        *tls,
         APP,
     ]
 
@@ -63,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"listen": args.listen} if args.listen else {}
     settings = UiSettings(**overrides)
     credentials(settings)  # refuses to start without any
+    tls = settings.tls()  # both files or neither, readable: checked before gunicorn starts
     client = connect(settings.redis(RedisSettings()))
     read_layout(client)
     acl.refuse_writable(client)
@@ -74,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     # a previous run's counts.
     os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="leoflow-ui-metrics-")
     argv = gunicorn_argv(settings)
-    print(f"leoflow-xcom: UI proxy on {settings.listen}", flush=True)
+    scheme = "https" if tls else "http"
+    print(f"leoflow-xcom: UI proxy on {scheme}://{settings.listen}", flush=True)
     os.execv(argv[0], argv)
     return 0  # not reached

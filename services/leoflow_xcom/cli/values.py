@@ -1,6 +1,7 @@
 """`leoflow-xcom push | fetch | ls | clear`: the service's calls from a shell.
 
-Address from LEOFLOW_XCOM_ADDR, token from LEOFLOW_XCOM_TOKEN.
+Address from LEOFLOW_XCOM_ADDR, token from LEOFLOW_XCOM_TOKEN; TLS with LEOFLOW_XCOM_TLS_CA_FILE
+(and LEOFLOW_XCOM_TLS_SERVER_NAME when the address is not in the certificate).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import dataclasses
 import datetime
 import json
 import sys
+
+import grpc
 
 from leoflow_xcom.cli.errors import CommandError
 from leoflow_xcom.client import XComClient
@@ -53,7 +56,19 @@ def _client() -> XComClient:
     settings = ClientSettings()
     if settings.token is None:
         raise CommandError("no token: set LEOFLOW_XCOM_TOKEN (mint one with `leoflow-xcom token`)")
-    return XComClient(settings.addr, settings.token.get_secret_value(), timeout=settings.timeout)
+    return XComClient(
+        settings.addr,
+        settings.token.get_secret_value(),
+        timeout=settings.timeout,
+        credentials=channel_credentials(settings),
+        tls_server_name=settings.tls_server_name,
+    )
+
+
+def channel_credentials(settings: ClientSettings) -> grpc.ChannelCredentials | None:
+    """TLS trusting LEOFLOW_XCOM_TLS_CA_FILE only, or None (plaintext) when it is unset."""
+    ca = settings.tls_ca()
+    return None if ca is None else grpc.ssl_channel_credentials(root_certificates=ca)
 
 
 def _read_value(arg: str) -> bytes:

@@ -6,7 +6,13 @@ Every error is an XComError subclass, the same classes the service raises, so
 
 from leoflow_xcom.client._aio import AsyncXComClient
 from leoflow_xcom.client._client import ListResult, PushResult, XComClient
-from leoflow_xcom.client._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, NO_RETRY, RetryPolicy
+from leoflow_xcom.client._config import (
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+    NO_RETRY,
+    RetryPolicy,
+    tls_credentials,
+)
 from leoflow_xcom.client._errors import DeadlineExceededError, ServiceUnavailableError, XComRpcError
 from leoflow_xcom.core.errors import (
     DagNotRegisteredError,
@@ -53,4 +59,5 @@ __all__ = [
     "XComRpcError",
     "XComSchemaMismatchError",
     "XComTooLargeError",
+    "tls_credentials",
 ]

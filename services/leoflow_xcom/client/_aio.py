@@ -20,7 +20,13 @@ from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
 from leoflow_xcom.client import _base
 from leoflow_xcom.client._base import ListResult, PushResult
-from leoflow_xcom.client._config import CHANNEL_OPTIONS, DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy
+from leoflow_xcom.client._config import (
+    CHANNEL_OPTIONS,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+    RetryPolicy,
+    channel_options,
+)
 from leoflow_xcom.client._errors import (
     DeadlineExceededError,
     ServiceUnavailableError,
@@ -148,6 +154,7 @@ class AsyncXComClient:
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = DEFAULT_RETRY,
         credentials: grpc.ChannelCredentials | None = None,
+        tls_server_name: str | None = None,
         transport: Literal["session", "unary"] = "session",
     ) -> None:
         self._metadata = (("authorization", f"Bearer {token}"),)
@@ -156,7 +163,8 @@ class AsyncXComClient:
         if credentials is None:
             self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
         else:
-            self._channel = grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+            options = channel_options(tls_server_name)
+            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
         self._stub: Any = pb_grpc.XComServiceStub(self._channel)
         self._session: _SessionTransport | None = None
         self._gate = _base.SessionGate()

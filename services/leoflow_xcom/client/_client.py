@@ -11,7 +11,13 @@ import grpc
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
 from leoflow_xcom.client import _base
 from leoflow_xcom.client._base import ListResult, PushResult
-from leoflow_xcom.client._config import CHANNEL_OPTIONS, DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy
+from leoflow_xcom.client._config import (
+    CHANNEL_OPTIONS,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+    RetryPolicy,
+    channel_options,
+)
 from leoflow_xcom.client._errors import from_rpc_error
 from leoflow_xcom.client._session import SessionTransport
 from leoflow_xcom.core import codec
@@ -42,6 +48,7 @@ class XComClient:
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = DEFAULT_RETRY,
         credentials: grpc.ChannelCredentials | None = None,
+        tls_server_name: str | None = None,
         transport: Literal["session", "unary"] = "session",
     ) -> None:
         self._metadata = (("authorization", f"Bearer {token}"),)
@@ -50,7 +57,8 @@ class XComClient:
         if credentials is None:
             self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         else:
-            self._channel = grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+            options = channel_options(tls_server_name)
+            self._channel = grpc.secure_channel(target, credentials, options=options)
         self._stub = pb_grpc.XComServiceStub(self._channel)
         self._session: SessionTransport | None = None
         self._gate = _base.SessionGate()

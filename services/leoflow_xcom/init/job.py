@@ -3,7 +3,8 @@
 Two stages, so Redis can start in between with the users this job defines:
 
 - prepare (no Redis): validate the DAG policies, generate missing secrets (0600 in a 0700
-  directory; an existing secret is kept unless rotated), write the Redis ACL file. Any error
+  directory; an existing secret is kept unless rotated), with LEOFLOW_INIT_TLS=on a private CA
+  and a server certificate (init/tls.py), write the Redis ACL file. Any error
   stops here, before Redis or anything else has started.
 - apply (Redis up): log in as the admin user (bounded wait), ACL LOAD the file and check it,
   stamp or check the data-layout version, publish the DAG policies.
@@ -21,7 +22,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from leoflow_xcom.core.policies import DagPolicy
-from leoflow_xcom.init import secrets
+from leoflow_xcom.init import secrets, tls
 from leoflow_xcom.init.dag_files import load_policy_files
 from leoflow_xcom.settings import InitSettings, RedisSettings
 from leoflow_xcom.store import acl, admin
@@ -31,7 +32,8 @@ from leoflow_xcom.store.registry import PolicyStore
 log = logging.getLogger(__name__)
 
 ACL_FILE_NAME = "users.acl"
-ROTATABLE = tuple(secrets.NAMES)
+TLS = "tls"  # `--rotate tls`: a new CA and server certificate
+ROTATABLE = (*secrets.NAMES, TLS)
 
 
 class InitError(Exception):
@@ -43,6 +45,7 @@ class Prepared:
     policies: list[DagPolicy]
     secrets: dict[str, secrets.Secret]
     acl_file: Path
+    tls: tls.TlsFiles | None = None
 
 
 def acl_file_path(settings: InitSettings) -> Path:
@@ -59,6 +62,8 @@ def prepare(settings: InitSettings, rotate: Collection[str] = ()) -> Prepared:
         policies = load_policy_files(settings.dags)
     except ValueError as exc:
         raise InitError(f"LEOFLOW_INIT_DAGS: {exc}") from None
+    if TLS in rotate and not settings.tls:
+        raise InitError("--rotate tls: TLS is off; set LEOFLOW_INIT_TLS=on")
 
     try:
         secrets.ensure_dir(settings.secrets_dir, 0o700)
@@ -73,6 +78,13 @@ def prepare(settings: InitSettings, rotate: Collection[str] = ()) -> Prepared:
             )
             for name in secrets.NAMES
         }
+        tls_files = (
+            tls.ensure_tls(
+                settings.secrets_dir, tls.parse_hosts(settings.tls_hosts), rotate=TLS in rotate
+            )
+            if settings.tls
+            else None
+        )
     except secrets.SecretError as exc:
         raise InitError(str(exc)) from None
     except OSError as exc:
@@ -92,13 +104,20 @@ def prepare(settings: InitSettings, rotate: Collection[str] = ()) -> Prepared:
             log.info("generated secret %s", secret.path)
         elif secret.previous is not None:
             log.info("rotated secret %s", secret.path)
+    if tls_files is not None:
+        if tls_files.ca_created:
+            log.info("generated TLS CA %s", tls_files.ca_cert)
+        if tls_files.server_issued:
+            log.info(
+                "issued TLS server certificate %s for %s", tls_files.server_cert, settings.tls_hosts
+            )
     log.info(
         "validated %d DAG policies; wrote %d Redis ACL users to %s",
         len(policies),
         len(users),
         acl_file,
     )
-    return Prepared(policies, made, acl_file)
+    return Prepared(policies, made, acl_file, tls_files)
 
 
 def apply(settings: InitSettings, redis_settings: RedisSettings, prepared: Prepared) -> None:

@@ -102,6 +102,11 @@ def write_fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def write_private_file(path: Path, text: str) -> None:
+    """Replace a secret file atomically, 0600 from its creation (TLS private keys)."""
+    _write_atomically(path, text, 0o600)
+
+
 def write_public_file(path: Path, text: str, mode: int = 0o644) -> None:
     """Replace a non-secret file atomically (the ACL file: password hashes only)."""
     _write_atomically(path, text, mode)

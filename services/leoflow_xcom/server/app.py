@@ -131,6 +131,7 @@ def start(
 ) -> RunningService:
     """extra_handlers: more services on the same server and settings (the bench harness adds
     its echo service this way; production adds none)."""
+    tls = serve.tls()  # first: a missing or unreadable file fails the start before anything runs
     client = connect(redis_settings)
     wait_for_store(client, serve.startup_timeout_seconds)
     store = PolicyStore(client)
@@ -161,7 +162,13 @@ def start(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     try:
-        port = server.add_insecure_port(serve.listen)
+        if tls is None:
+            port = server.add_insecure_port(serve.listen)
+        else:
+            cert_chain, key = tls
+            port = server.add_secure_port(
+                serve.listen, grpc.ssl_server_credentials([(key, cert_chain)])
+            )
     except RuntimeError as exc:
         raise RuntimeError(f"LEOFLOW_XCOM_LISTEN={serve.listen}: cannot bind ({exc})") from None
     server.start()
@@ -179,7 +186,7 @@ def start(
     policies.start()
     running.housekeeper.start()
     monitoring.start(servicer.open_sessions)
-    log.info("XCom gRPC service listening on port %d", port)
+    log.info("XCom gRPC service listening on port %d (%s)", port, "TLS" if tls else "plaintext")
     return running
 
 
