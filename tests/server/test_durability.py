@@ -166,13 +166,15 @@ def test_service_waits_for_redis_at_startup(
     started: list[ServiceProcess] = []
     thread = threading.Thread(target=lambda: started.append(service.start()))
     thread.start()
-    time.sleep(1.0)
-    assert not started  # still waiting for Redis, not crashed
-    own_redis.start()
-    thread.join(15)
-    assert started, "the service did not start once Redis came up"
     try:
+        time.sleep(1.0)
+        assert not started  # still waiting for Redis, not crashed
+        own_redis.start()
+        thread.join(15)
+        assert started, "the service did not start once Redis came up"
         with client(service.target, mint(task_id="b")) as c:
             c.push("k", 1)
+        assert service.terminate() == 0
     finally:
-        service.terminate()
+        service.kill()  # never leave a service behind, whatever failed
+        thread.join(35)
