@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from leoflow_xcom.core import limits
 
 
 class SettingsFileError(ValueError):
@@ -56,6 +58,20 @@ def read_secret_file(path: Path, variable: str) -> SecretStr:
     return SecretStr(text)
 
 
+def token_lifetime(value: object, variable: str) -> int:
+    """Seconds from `7d`, `12h`, `3600`...; bounded so a typo cannot mint near-eternal tokens."""
+    from leoflow_xcom.core.policies import parse_duration  # lazily: it loads jsonschema
+
+    if not isinstance(value, int | str) or isinstance(value, bool):
+        raise ValueError(f"{variable}: a duration such as 7d, 12h or 3600 is required")
+    seconds = parse_duration(value)
+    if not 60 <= seconds <= limits.MAX_TOKEN_LIFETIME_CEILING_SECONDS:
+        raise ValueError(
+            f"{variable}: {seconds} s is outside 60..{limits.MAX_TOKEN_LIFETIME_CEILING_SECONDS} s"
+        )
+    return seconds
+
+
 class RedisSettings(BaseSettings):
     """How to reach Redis. LEOFLOW_REDIS_URL carries no password: it comes from a file."""
 
@@ -88,6 +104,17 @@ class ServeSettings(BaseSettings):
     # Open session streams per replica; default: three quarters of the workers, so unary calls
     # (and health checks) always find a thread. Beyond it the SDK falls back to unary calls.
     max_sessions: int | None = Field(default=None, ge=1, le=4096)
+    # Streams without a valid token yet (sessions before their first valid item, server
+    # reflection) share this small pool; default: an eighth of the workers.
+    max_unauthenticated_streams: int | None = Field(default=None, ge=1, le=4096)
+    # A session must show a valid token this soon after opening; a reflection stream is closed
+    # after this long without a request.
+    stream_auth_seconds: float = Field(default=5.0, gt=0, le=300)
+    # A session with a valid token is closed after this long without an item (the SDK reopens
+    # one on its next call).
+    session_idle_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    # Tokens whose lifetime (exp - iat) is longer are refused; also bounds `token --expires-in`.
+    max_token_lifetime: int = limits.DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
     drain_seconds: float = Field(default=10.0, ge=0, le=300)
     policy_refresh_seconds: float = Field(default=0.5, gt=0, le=60)
     # Redis may still be starting or replaying its AOF: wait this long for it at startup.
@@ -110,18 +137,31 @@ class ServeSettings(BaseSettings):
     def tls(self) -> tuple[bytes, bytes] | None:
         return tls_pair(self.tls_cert_file, self.tls_key_file, "LEOFLOW_XCOM_")
 
+    @field_validator("max_token_lifetime", mode="before")
+    @classmethod
+    def _lifetime(cls, value: object) -> int:
+        return token_lifetime(value, "LEOFLOW_XCOM_MAX_TOKEN_LIFETIME")
+
     @model_validator(mode="after")
     def _sessions_leave_threads(self) -> ServeSettings:
-        if self.max_sessions is not None and self.max_sessions >= self.workers:
+        if self.session_limit + self.unauthenticated_stream_limit >= self.workers:
             raise ValueError(
-                "LEOFLOW_XCOM_MAX_SESSIONS must be below LEOFLOW_XCOM_WORKERS: each session "
-                "holds a thread, and unary calls need some"
+                f"LEOFLOW_XCOM_MAX_SESSIONS ({self.session_limit}) plus "
+                f"LEOFLOW_XCOM_MAX_UNAUTHENTICATED_STREAMS ({self.unauthenticated_stream_limit}) "
+                f"must be below LEOFLOW_XCOM_WORKERS ({self.workers}): each open stream holds a "
+                "thread, and unary calls and health checks need some"
             )
         return self
 
     @property
     def session_limit(self) -> int:
         return self.max_sessions if self.max_sessions is not None else self.workers * 3 // 4
+
+    @property
+    def unauthenticated_stream_limit(self) -> int:
+        if self.max_unauthenticated_streams is not None:
+            return self.max_unauthenticated_streams
+        return max(1, self.workers // 8)
 
 
 class ClientSettings(BaseSettings):
@@ -149,6 +189,13 @@ class TokenSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEOFLOW_XCOM_", extra="ignore")
 
     signing_key_file: Path
+    # The service refuses tokens that live longer; `token --expires-in` refuses them first.
+    max_token_lifetime: int = limits.DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
+
+    @field_validator("max_token_lifetime", mode="before")
+    @classmethod
+    def _lifetime(cls, value: object) -> int:
+        return token_lifetime(value, "LEOFLOW_XCOM_MAX_TOKEN_LIFETIME")
 
     def signing_key(self) -> bytes:
         return (

@@ -37,6 +37,12 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--expires-in: {exc}") from None
     if expires_in <= 0:
         raise CommandError("--expires-in must be positive")
+    settings = TokenSettings()
+    if expires_in > settings.max_token_lifetime:
+        raise CommandError(
+            f"--expires-in {args.expires_in} is {expires_in} s; the service accepts tokens of at "
+            f"most {settings.max_token_lifetime} s (LEOFLOW_XCOM_MAX_TOKEN_LIFETIME)"
+        )
     if not args.control_plane:
         missing = [f"--{n}" for n in ("dag", "run", "task") if not getattr(args, n)]
         if missing:
@@ -45,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         ids.check_id("run_id", args.run)
         ids.check_id("task_id", args.task)
         ids.check_map_index(args.map_index)
-    key = TokenSettings().signing_key()
+    key = settings.signing_key()
     print(
         tokens.mint(
             key,

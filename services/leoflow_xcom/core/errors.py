@@ -224,6 +224,16 @@ class SessionsExhaustedError(XComError):
             {"limit": str(limit)},
         )
 
+    @classmethod
+    def unauthenticated(cls, limit: int) -> SessionsExhaustedError:
+        return cls(
+            f"this XCom replica already holds {limit} streams without a valid token (sessions "
+            f"that have not shown one yet, and server-reflection streams), its limit. Open "
+            f"sessions with `authorization: Bearer <token>` metadata; the SDK falls back to "
+            f"unary calls. Operators: LEOFLOW_XCOM_MAX_UNAUTHENTICATED_STREAMS.",
+            {"limit": str(limit), "pool": "unauthenticated"},
+        )
+
 
 class StoreUnavailableError(XComError):
     code = StatusCode.UNAVAILABLE

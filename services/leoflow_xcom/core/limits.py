@@ -39,3 +39,8 @@ MAX_METADATA_BYTES: Final = 16 * 1024
 
 # JSON nesting deeper than this is refused before it can exhaust the parser's stack.
 MAX_JSON_DEPTH: Final = 256
+
+# Task tokens: the longest lifetime (exp - iat) the service accepts unless the operator sets
+# LEOFLOW_XCOM_MAX_TOKEN_LIFETIME, and the most an operator may set.
+DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: Final = 7 * 24 * 3600
+MAX_TOKEN_LIFETIME_CEILING_SECONDS: Final = 366 * 24 * 3600

@@ -13,8 +13,8 @@ from typing import Any, Final
 
 import jwt
 
-from leoflow_xcom.core import limits
-from leoflow_xcom.core.errors import TokenInvalidError
+from leoflow_xcom.core import ids, limits
+from leoflow_xcom.core.errors import InvalidRequestError, TokenInvalidError
 from leoflow_xcom.core.model import ROLE_CONTROL_PLANE, ROLE_TASK, Claims
 
 ALGORITHM: Final = "HS256"
@@ -70,9 +70,21 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
         value = payload.get(name)
         if not isinstance(value, kind) or isinstance(value, bool) or value == "":
             raise TokenInvalidError.because(f"claim {name!r} is missing or malformed")
+    # The same rules as a request's ids (and `leoflow-xcom token`): a signed token is no
+    # licence to store ids that the key layout, the index or the proxy cannot represent.
+    try:
+        for name in ("dag_id", "run_id", "task_id"):
+            ids.check_id(name, payload[name])
+        ids.check_map_index(payload["map_index"])
+    except InvalidRequestError as exc:
+        raise TokenInvalidError.because(f"claim {exc.message.removeprefix('invalid ')}") from None
     for optional in ("logical_date", "run_after"):
         if optional in payload and not isinstance(payload[optional], str):
             raise TokenInvalidError.because(f"claim {optional!r} is malformed")
+        if len(payload.get(optional) or "") > limits.MAX_ID_CHARS:
+            raise TokenInvalidError.because(
+                f"claim {optional!r} is longer than {limits.MAX_ID_CHARS} characters"
+            )
     return Claims(
         role=ROLE_TASK,
         expires_at=int(payload["exp"]),
@@ -85,8 +97,22 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
     )
 
 
-def verify(token: str, key: bytes, *, now: int) -> Claims:
-    """Check signature, algorithm, issuer, audience and expiry; return the claims."""
+def check_lifetime(seconds: int, max_lifetime: int) -> None:
+    if seconds > max_lifetime:
+        raise TokenInvalidError.because(
+            f"lifetime {seconds} s (exp - iat) exceeds the {max_lifetime} s this service "
+            f"accepts (LEOFLOW_XCOM_MAX_TOKEN_LIFETIME); mint a shorter-lived token"
+        )
+
+
+def verify(
+    token: str,
+    key: bytes,
+    *,
+    now: int,
+    max_lifetime: int = limits.DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+) -> Claims:
+    """Check signature, algorithm, issuer, audience, expiry, lifetime and the claims' ids."""
     try:
         payload = jwt.decode(
             token,
@@ -116,6 +142,7 @@ def verify(token: str, key: bytes, *, now: int) -> Claims:
         raise TokenInvalidError.because("expired")
     if iat > now + CLOCK_SKEW_SECONDS:
         raise TokenInvalidError.because("issued in the future (check clocks)")
+    check_lifetime(exp - iat, max_lifetime)
     return _claims_from(payload)
 
 
@@ -127,9 +154,16 @@ class TokenVerifier:
     by the full token string, and a cached entry is re-checked against the clock on each hit.
     """
 
-    def __init__(self, key: bytes, *, max_entries: int = 65_536) -> None:
+    def __init__(
+        self,
+        key: bytes,
+        *,
+        max_entries: int = 65_536,
+        max_lifetime: int = limits.DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+    ) -> None:
         _check_key(key)
         self._key = key
+        self._max_lifetime = max_lifetime
         self._max = max_entries
         self._cache: collections.OrderedDict[str, Claims] = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -140,7 +174,7 @@ class TokenVerifier:
             if claims.expires_at + CLOCK_SKEW_SECONDS > now:
                 return claims
             raise TokenInvalidError.because("expired")
-        claims = verify(token, self._key, now=now)
+        claims = verify(token, self._key, now=now, max_lifetime=self._max_lifetime)
         with self._lock:
             self._cache[token] = claims
             while len(self._cache) > self._max:

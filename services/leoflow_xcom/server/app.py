@@ -13,15 +13,16 @@ from concurrent import futures
 import grpc
 import redis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from leoflow_xcom._proto import xcom_pb2, xcom_pb2_grpc
 from leoflow_xcom.core import limits
 from leoflow_xcom.core.errors import StoreUnavailableError, XComError
 from leoflow_xcom.core.tokens import TokenVerifier
+from leoflow_xcom.server import reflection
 from leoflow_xcom.server.handlers import XComHandlers
 from leoflow_xcom.server.monitoring import Monitoring
 from leoflow_xcom.server.session import XComSessionServicer
+from leoflow_xcom.server.streams import StreamGuard
 from leoflow_xcom.settings import RedisSettings, ServeSettings
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.layout import ensure_layout
@@ -88,6 +89,7 @@ class RunningService:
     housekeeper: Housekeeper
     sessions: XComSessionServicer | None = None
     monitoring: Monitoring | None = None
+    guard: StreamGuard | None = None
 
     def set_serving(self, serving: bool) -> None:
         state = (
@@ -104,6 +106,8 @@ class RunningService:
         if self.sessions is not None:
             self.sessions.end_sessions()  # long-lived streams would otherwise hold the grace
         self.server.stop(grace).wait()
+        if self.guard is not None:
+            self.guard.stop()
         self.policies.stop()
         self.housekeeper.stop()
         if self.monitoring is not None:
@@ -144,7 +148,10 @@ def start(
     policies = LivePolicies(store, serve.policy_refresh_seconds, on_store_state)
     policies.refresh()
     handlers = XComHandlers(
-        TokenVerifier(serve.signing_key()), policies, XComReader(client), XComWriter(client)
+        TokenVerifier(serve.signing_key(), max_lifetime=serve.max_token_lifetime),
+        policies,
+        XComReader(client),
+        XComWriter(client),
     )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=serve.workers, thread_name_prefix="xcom"),
@@ -153,14 +160,20 @@ def start(
         maximum_concurrent_rpcs=serve.workers * 8,
     )
     monitoring = Monitoring(serve, client)
-    servicer = XComSessionServicer(handlers, serve.session_limit, monitoring.observer)
+    # Streams hold a thread each: these pools keep some for unary calls and health checks.
+    guard = StreamGuard(
+        max_trusted=serve.session_limit,
+        max_untrusted=serve.unauthenticated_stream_limit,
+        auth_seconds=serve.stream_auth_seconds,
+        idle_seconds=serve.session_idle_seconds,
+    )
+    servicer = XComSessionServicer(handlers, guard, monitoring.observer)
     xcom_pb2_grpc.add_XComServiceServicer_to_server(servicer, server)
+    # Non-blocking: a Watch stream holds no thread while it waits for a status change.
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     server.add_generic_rpc_handlers(tuple(extra_handlers))
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    reflection.enable((SERVICE_NAME, health.SERVICE_NAME), server, guard)
     try:
         if tls is None:
             port = server.add_insecure_port(serve.listen)
@@ -180,11 +193,13 @@ def start(
         Housekeeper(RunRegistry(client)),
         servicer,
         monitoring,
+        guard,
     )
     holder.append(running)
     running.set_serving(True)
     policies.start()
     running.housekeeper.start()
+    guard.start()
     monitoring.start(servicer.open_sessions)
     log.info("XCom gRPC service listening on port %d (%s)", port, "TLS" if tls else "plaintext")
     return running

@@ -11,7 +11,6 @@ draining, ends it.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 
@@ -29,6 +28,7 @@ from leoflow_xcom.server import servicer
 from leoflow_xcom.server.handlers import XComHandlers
 from leoflow_xcom.server.observe import CallObserver, request_id_of
 from leoflow_xcom.server.status import INTERNAL_MESSAGE, to_status, to_status_proto
+from leoflow_xcom.server.streams import Kind, Stream, StreamGuard
 from leoflow_xcom.telemetry import logs
 
 log = logging.getLogger(__name__)
@@ -38,25 +38,14 @@ DEADLINE_MESSAGE = "the item's deadline passed before the service could start it
 _CODE_NAMES = {int(code): code.name for code in StatusCode}
 
 
-class _Open:
-    __slots__ = ("busy", "context")
-
-    def __init__(self, context: grpc.ServicerContext) -> None:
-        self.context = context
-        self.busy = False
-
-
 class XComSessionServicer(servicer.XComServicer):
     """The unary XComService plus the session stream, over the same handlers."""
 
     def __init__(
-        self, handlers: XComHandlers, max_sessions: int, observer: CallObserver | None = None
+        self, handlers: XComHandlers, guard: StreamGuard, observer: CallObserver | None = None
     ) -> None:
         super().__init__(handlers, observer)
-        self._max_sessions = max_sessions
-        self._open: set[_Open] = set()
-        self._lock = threading.Lock()
-        self._draining = False
+        self._guard = guard
 
     def XComSession(
         self, request_iterator: Iterator[pb.SessionRequest], context: grpc.ServicerContext
@@ -65,40 +54,81 @@ class XComSessionServicer(servicer.XComServicer):
         # Items are logged as `<stream id>.<item id>`; the stream's id is echoed when it ends.
         stream_rid = request_id_of(context)
         context.set_trailing_metadata(((logs.REQUEST_ID_HEADER, stream_rid),))
-        session = _Open(context)
-        with self._lock:
-            if self._draining:
-                return
-            full = len(self._open) >= self._max_sessions
-            if not full:
-                self._open.add(session)
-        if full:
-            # Refused at once, so the client falls back to unary calls instead of queueing
-            # behind sessions that hold every thread.
-            context.abort_with_status(to_status(SessionsExhaustedError.at(self._max_sessions)))
+        if self._guard.draining:
+            return
+        stream = self._admit(stream_token, context)
         try:
             for request in request_iterator:
-                session.busy = True
-                yield self.observed_answer(request, stream_token, stream_rid)
-                session.busy = False
-                if self._draining:
+                # The item's clock starts when it is read off the stream (see `answer`).
+                arrived = time.monotonic()
+                self._guard.begin(stream)
+                if not stream.trusted:
+                    refusal = self._authenticate_pending(stream, request, stream_token)
+                    if refusal is not None:
+                        yield refusal
+                        return
+                yield self.observed_answer(request, stream_token, stream_rid, arrived)
+                self._guard.end(stream)
+                if self._guard.draining or (not stream.trusted and self._guard.overdue(stream)):
                     return
         except grpc.RpcError:
-            pass  # the client went away or the drain cancelled an idle session
+            pass  # the client went away, or the guard cancelled an idle stream
         finally:
-            with self._lock:
-                self._open.discard(session)
+            self._guard.close(stream)
+
+    def _admit(self, stream_token: str | None, context: grpc.ServicerContext) -> Stream:
+        """A place in the trusted pool for a stream with a valid token, else in the small
+        untrusted one; refused at once when the pool is full, so the client falls back to
+        unary calls instead of queueing behind streams that hold every thread."""
+        trusted = False
+        if stream_token:
+            try:
+                self._handlers.authenticate(stream_token)
+                trusted = True
+            except XComError:
+                pass  # the items may still carry valid tokens: treat it as pending
+        if trusted:
+            stream = self._guard.open_trusted(context)
+            refusal = SessionsExhaustedError.at(self._guard.max_trusted)
+        else:
+            stream = self._guard.open_untrusted(context, Kind.SESSION)
+            refusal = SessionsExhaustedError.unauthenticated(self._guard.max_untrusted)
+        if stream is None:
+            context.abort_with_status(to_status(refusal))
+        return stream
+
+    def _authenticate_pending(
+        self, stream: Stream, request: pb.SessionRequest, stream_token: str | None
+    ) -> pb.SessionResponse | None:
+        """A pending session's item with a valid token makes it trusted; an answer ending the
+        stream when the trusted pool is full. Items with bad tokens are answered TOKEN_INVALID
+        by `answer` and the stream keeps its first deadline."""
+        try:
+            self._handlers.authenticate(request.token or stream_token)
+        except XComError:
+            return None
+        if self._guard.promote(stream):
+            return None
+        response = pb.SessionResponse(id=request.id)
+        response.status.CopyFrom(
+            to_status_proto(SessionsExhaustedError.at(self._guard.max_trusted))
+        )
+        return response
 
     def open_sessions(self) -> int:
-        return len(self._open)
+        return sum(self._guard.counts())
 
     def observed_answer(
-        self, request: pb.SessionRequest, stream_token: str | None, stream_rid: str
+        self,
+        request: pb.SessionRequest,
+        stream_token: str | None,
+        stream_rid: str,
+        arrived: float,
     ) -> pb.SessionResponse:
         reset = logs.request_id.set(f"{stream_rid}.{request.id}")
         started = time.perf_counter()
         try:
-            response, error = self.answer(request, stream_token, time.monotonic())
+            response, error = self.answer(request, stream_token, arrived)
             method = f"XComSession/{request.WhichOneof('op') or 'none'}"
             code = _CODE_NAMES.get(response.status.code, "UNKNOWN")
             self.observer.done(method, code, started, error, request, response)
@@ -109,11 +139,7 @@ class XComSessionServicer(servicer.XComServicer):
     def end_sessions(self) -> None:
         """Draining: a busy session ends after the item it is answering, an idle one now;
         clients reconnect (to another replica) and resend what was not answered."""
-        with self._lock:
-            self._draining = True
-            idle = [s for s in self._open if not s.busy]
-        for session in idle:
-            session.context.cancel()
+        self._guard.drain()
 
     def answer(
         self, request: pb.SessionRequest, stream_token: str | None, arrived: float
