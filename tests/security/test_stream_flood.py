@@ -12,6 +12,7 @@ import queue
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -34,7 +35,7 @@ NORMAL_DEADLINE = 5.0  # the SDK's default per-call deadline
 class Held:
     """A stream opened and left waiting: its requests come from a queue nobody fills."""
 
-    def __init__(self, call: grpc.Future) -> None:
+    def __init__(self, call: Any) -> None:  # a stream call: a grpc.Call and a Future
         self.call = call
 
     @property
@@ -54,9 +55,9 @@ def _open_streams(channels: list[grpc.Channel], n: int) -> tuple[list[Held], lis
     sessions, reflections = [], []
     for i in range(n):
         channel = channels[i % len(channels)]
-        waiting: queue.SimpleQueue[object] = queue.SimpleQueue()
+        waiting: queue.SimpleQueue[pb.SessionRequest | None] = queue.SimpleQueue()
         sessions.append(Held(pb_grpc.XComServiceStub(channel).XComSession(iter(waiting.get, None))))
-        idle: queue.SimpleQueue[object] = queue.SimpleQueue()
+        idle: queue.SimpleQueue[reflection_pb2.ServerReflectionRequest | None] = queue.SimpleQueue()
         reflections.append(
             Held(
                 reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
@@ -180,7 +181,7 @@ def strict_service(
     service.kill()
 
 
-def _ended_code(call: grpc.Future, timeout: float) -> grpc.StatusCode:
+def _ended_code(call: Any, timeout: float) -> grpc.StatusCode:
     assert _wait_until(call.done, timeout), "the service did not close the stream"
     code: grpc.StatusCode = call.code()
     return code
@@ -193,8 +194,8 @@ def test_streams_without_a_valid_token_are_closed_after_the_auth_deadline(
         stub = pb_grpc.XComServiceStub(channel)
         started = time.monotonic()
 
-        silent: queue.SimpleQueue[object] = queue.SimpleQueue()
-        tokenless = stub.XComSession(iter(silent.get, None))
+        silent: queue.SimpleQueue[pb.SessionRequest | None] = queue.SimpleQueue()
+        tokenless: Any = stub.XComSession(iter(silent.get, None))
 
         bad: queue.SimpleQueue[pb.SessionRequest | None] = queue.SimpleQueue()
         pretender = stub.XComSession(iter(bad.get, None))
@@ -213,7 +214,7 @@ def test_streams_without_a_valid_token_are_closed_after_the_auth_deadline(
 
         # A session whose first item carries a valid token becomes trusted and stays open.
         good: queue.SimpleQueue[pb.SessionRequest | None] = queue.SimpleQueue()
-        trusted = stub.XComSession(iter(good.get, None))
+        trusted: Any = stub.XComSession(iter(good.get, None))
         good.put(
             pb.SessionRequest(
                 id=1, token=mint(task_id="a"), push=pb.PushXComRequest(key="k", value=b"1")
@@ -238,3 +239,64 @@ def test_streams_without_a_valid_token_are_closed_after_the_auth_deadline(
             f"{closed_after:.1f} s (LEOFLOW_XCOM_STREAM_AUTH_SECONDS=1); the trusted session "
             f"after {time.monotonic() - started:.1f} s (idle limit 3 s)"
         )
+
+
+def _half_open(channel: grpc.Channel, method: str, streaming: bool) -> Held:
+    """A call's headers without its message: the client never sends one (no token needed)."""
+    never: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    if streaming:
+        return Held(channel.stream_stream(method)(iter(never.get, None)))
+    return Held(channel.stream_unary(method).future(iter(never.get, None)))
+
+
+def test_calls_that_never_send_their_message_hold_no_thread(
+    flooded_service: ServiceProcess, mint: Mint
+) -> None:
+    channels = _channels(flooded_service.target, 8)
+    try:
+        held = []
+        for i in range(FLOOD):
+            channel = channels[i % len(channels)]
+            held.append(_half_open(channel, "/leoflow.xcom.v1.XComService/PushXCom", False))
+            held.append(_half_open(channel, "/grpc.health.v1.Health/Check", False))
+            held.append(_half_open(channel, "/grpc.health.v1.Health/Watch", True))
+        # Each newcomer beyond the pool cancels the longest-waiting one.
+        assert _wait_until(lambda: sum(h.done for h in held) >= len(held) - UNTRUSTED_CAP, 30)
+        time.sleep(0.5)
+        waiting = sum(not h.done for h in held)
+        print(
+            f"\n{len(held)} calls without their request message (PushXCom, health Check and "
+            f"Watch) -> {waiting} still waiting (pool {UNTRUSTED_CAP}), the rest cancelled"
+        )
+        assert waiting <= UNTRUSTED_CAP
+
+        token = mint(task_id="a")
+        started = time.perf_counter()
+        pushed = pb_grpc.XComServiceStub(channels[0]).PushXCom(
+            pb.PushXComRequest(key="half-open", value=b"1"),
+            metadata=(("authorization", f"Bearer {token}"),),
+            timeout=NORMAL_DEADLINE,
+        )
+        unary_ms = (time.perf_counter() - started) * 1000
+        assert pushed.size_bytes == 1
+        started = time.perf_counter()
+        health = health_pb2_grpc.HealthStub(channels[1]).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=NORMAL_DEADLINE
+        )
+        health_ms = (time.perf_counter() - started) * 1000
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        # A Watch that did send its message still works (and holds no thread while it waits).
+        watch = health_pb2_grpc.HealthStub(channels[2]).Watch(
+            health_pb2.HealthCheckRequest(service=""), timeout=NORMAL_DEADLINE
+        )
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        watch.cancel()
+        print(
+            f"meanwhile (measured under load): unary push {unary_ms:.1f} ms, health check "
+            f"{health_ms:.1f} ms"
+        )
+        for h in held:
+            h.call.cancel()
+    finally:
+        for channel in channels:
+            channel.close()

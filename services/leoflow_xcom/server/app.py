@@ -19,6 +19,7 @@ from leoflow_xcom.core import limits
 from leoflow_xcom.core.errors import StoreUnavailableError, XComError
 from leoflow_xcom.core.tokens import TokenVerifier
 from leoflow_xcom.server import reflection
+from leoflow_xcom.server.first_message import FirstMessageGuard
 from leoflow_xcom.server.handlers import XComHandlers
 from leoflow_xcom.server.monitoring import Monitoring
 from leoflow_xcom.server.session import XComSessionServicer
@@ -153,13 +154,6 @@ def start(
         XComReader(client),
         XComWriter(client),
     )
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=serve.workers, thread_name_prefix="xcom"),
-        options=SERVER_OPTIONS,
-        # Beyond this, calls get RESOURCE_EXHAUSTED at once instead of queueing without bound.
-        maximum_concurrent_rpcs=serve.workers * 8,
-    )
-    monitoring = Monitoring(serve, client)
     # Streams hold a thread each: these pools keep some for unary calls and health checks.
     guard = StreamGuard(
         max_trusted=serve.session_limit,
@@ -167,6 +161,15 @@ def start(
         auth_seconds=serve.stream_auth_seconds,
         idle_seconds=serve.session_idle_seconds,
     )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=serve.workers, thread_name_prefix="xcom"),
+        # A call's one request message is awaited under the guard, not on a bare thread.
+        interceptors=[FirstMessageGuard(guard)],
+        options=SERVER_OPTIONS,
+        # Beyond this, calls get RESOURCE_EXHAUSTED at once instead of queueing without bound.
+        maximum_concurrent_rpcs=serve.workers * 8,
+    )
+    monitoring = Monitoring(serve, client)
     servicer = XComSessionServicer(handlers, guard, monitoring.observer)
     xcom_pb2_grpc.add_XComServiceServicer_to_server(servicer, server)
     # Non-blocking: a Watch stream holds no thread while it waits for a status change.

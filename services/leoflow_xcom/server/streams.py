@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 class Kind(enum.Enum):
     SESSION = "session"
     REFLECTION = "reflection"
+    REQUEST = "request"  # a unary-request call waiting for its one message
 
 
 class Stream:
@@ -70,6 +71,7 @@ class StreamGuard:
         self._clock = clock
         self._trusted: set[Stream] = set()
         self._untrusted: set[Stream] = set()
+        self._waiting: dict[Stream, None] = {}  # insertion-ordered: the oldest first
         self._lock = threading.Lock()
         self.draining = False
         self.cancelled = 0  # streams the watchdog closed (metrics, tests)
@@ -111,6 +113,26 @@ class StreamGuard:
             self._trusted.add(stream)
         return True
 
+    def wait_for_request(self, context: grpc.ServicerContext) -> Stream:
+        """A unary-request call is about to wait for its message. Never refused (an honest
+        call's message is already there): when more calls than the untrusted pool holds are
+        waiting, the longest-waiting one is cancelled instead."""
+        stream = Stream(context, Kind.REQUEST, False, self._clock() + self._auth_seconds)
+        evicted = None
+        with self._lock:
+            self._waiting[stream] = None
+            if len(self._waiting) > self.max_untrusted:
+                evicted = next(iter(self._waiting))
+                del self._waiting[evicted]
+        if evicted is not None:
+            evicted.context.cancel()
+            self.cancelled += 1
+        return stream
+
+    def request_arrived(self, stream: Stream) -> None:
+        with self._lock:
+            self._waiting.pop(stream, None)
+
     def close(self, stream: Stream) -> None:
         with self._lock:
             (self._trusted if stream.trusted else self._untrusted).discard(stream)
@@ -136,6 +158,10 @@ class StreamGuard:
         """(trusted, untrusted) streams open now."""
         return len(self._trusted), len(self._untrusted)
 
+    def waiting(self) -> int:
+        """Unary-request calls waiting for their message now."""
+        return len(self._waiting)
+
     # -- watchdog and drain ------------------------------------------------------------------
 
     def start(self) -> None:
@@ -159,7 +185,11 @@ class StreamGuard:
         """Cancel every idle stream past its deadline; returns how many."""
         now = self._clock()
         with self._lock:
-            due = [s for s in (*self._trusted, *self._untrusted) if not s.busy and now > s.deadline]
+            due = [
+                s
+                for s in (*self._trusted, *self._untrusted, *self._waiting)
+                if not s.busy and now > s.deadline
+            ]
         for stream in due:
             stream.deadline = float("inf")  # cancelled once; it leaves when its handler ends
             stream.context.cancel()
