@@ -53,6 +53,19 @@ class StatusCode(enum.IntEnum):
     UNAUTHENTICATED = 16
 
 
+ELLIPSIS = "…"
+
+
+def clip(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` of UTF-8 (on a character boundary, marked with …);
+    a lone surrogate, which no protobuf string may hold, becomes `?`."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= max_bytes:
+        return text if len(data) == len(text) or text.isascii() else data.decode("utf-8")
+    keep = max_bytes - len(ELLIPSIS.encode())
+    return data[:keep].decode("utf-8", "ignore") + ELLIPSIS
+
+
 class XComError(Exception):
     """Root of every error the XCom service, store and SDK raise on purpose."""
 

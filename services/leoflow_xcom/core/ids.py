@@ -15,6 +15,7 @@ def check_id(name: str, value: str) -> str:
         )
     if "\x00" in value:
         raise InvalidRequestError.field(name, "must not contain NUL characters")
+    _check_text(name, value)
     return value
 
 
@@ -27,7 +28,19 @@ def check_key(key: str) -> str:
         )
     if "\x00" in key:
         raise InvalidRequestError.field("key", "must not contain NUL characters")
+    _check_text("key", key)
     return key
+
+
+def _check_text(name: str, value: str) -> None:
+    # A JSON token can carry "\ud800": not text, and no key, log or protobuf string can hold it.
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequestError.field(
+                name, "must be valid Unicode text (it holds a lone surrogate)"
+            ) from None
 
 
 def check_map_index(map_index: int) -> int:

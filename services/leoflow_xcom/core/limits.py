@@ -44,3 +44,17 @@ MAX_JSON_DEPTH: Final = 256
 # LEOFLOW_XCOM_MAX_TOKEN_LIFETIME, and the most an operator may set.
 DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: Final = 7 * 24 * 3600
 MAX_TOKEN_LIFETIME_CEILING_SECONDS: Final = 366 * 24 * 3600
+
+# Every error's status fits gRPC's metadata limit by construction: its message and each
+# ErrorInfo metadata value are cut to these many UTF-8 bytes (grpc-message is percent-encoded,
+# up to 3x; the status details travel base64-encoded, 4/3x; together well under 16 KiB).
+MAX_STATUS_MESSAGE_BYTES: Final = 1024
+MAX_STATUS_METADATA_VALUE_BYTES: Final = 256
+MAX_STATUS_METADATA_ENTRIES: Final = 8
+# A schema mismatch quotes at most this many characters of the offending value.
+MAX_VALUE_EXCERPT_CHARS: Final = 40
+
+# JSON Schemas in DAG policies: bounded at load (size, nesting) and per push (CPU time).
+MAX_SCHEMA_BYTES: Final = 64 * 1024
+MAX_SCHEMA_DEPTH: Final = 64
+MAX_SCHEMA_VALIDATION_SECONDS: Final = 1.0

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import pydantic
 
 from leoflow_xcom.core import limits
+from leoflow_xcom.core.codec import depth_exceeds
 from leoflow_xcom.core.schema import CompiledSchema, json_path, schema_problem
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
@@ -116,9 +117,21 @@ class PolicyError(ValueError):
         self.reason = reason
 
 
+# A policy wraps its schemas in a few levels (tasks, task, xcom_schema, key): anything deeper
+# than this is refused before a parser recurses into it.
+MAX_DOCUMENT_DEPTH = limits.MAX_SCHEMA_DEPTH + 8
+TOO_DEEP = (
+    f"nested deeper than {MAX_DOCUMENT_DEPTH} levels (a schema may nest at most "
+    f"{limits.MAX_SCHEMA_DEPTH}); flatten it with $defs and $ref"
+)
+
+
 def parse_policy(text: str | bytes, source: str) -> DagPolicy:
     try:
-        document = json.loads(text)
+        decoded = text.decode("utf-8") if isinstance(text, bytes) else text
+        if depth_exceeds(decoded, MAX_DOCUMENT_DEPTH):
+            raise PolicyError(source, "$", TOO_DEEP)
+        document = json.loads(decoded)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(source, "$", f"not valid JSON: {exc}") from None
     return policy_from_document(document, source)
@@ -127,6 +140,8 @@ def parse_policy(text: str | bytes, source: str) -> DagPolicy:
 def policy_from_document(document: Any, source: str) -> DagPolicy:
     try:
         policy = DagPolicy.model_validate(document)
+    except RecursionError:
+        raise PolicyError(source, "$", TOO_DEEP) from None
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         loc = [p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-"))]

@@ -13,7 +13,8 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from leoflow_xcom.core.errors import ERROR_DOMAIN, StatusCode, XComError
+from leoflow_xcom.core import limits
+from leoflow_xcom.core.errors import ERROR_DOMAIN, StatusCode, XComError, clip
 from leoflow_xcom.server.observe import CallObserver, request_id_of, with_request_id
 from leoflow_xcom.telemetry import logs
 
@@ -23,13 +24,20 @@ _R = TypeVar("_R")
 
 
 def to_status_proto(error: XComError) -> status_pb2.Status:
-    """The status with its ErrorInfo as a message (also sent per item on a session stream)."""
-    info = error_details_pb2.ErrorInfo(
-        reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
-    )
+    """The status with its ErrorInfo as a message (also sent per item on a session stream).
+
+    Message and metadata are cut to fixed byte bounds here, whatever the error holds, so every
+    status fits gRPC's 16 KiB metadata limit (a larger one would reach the caller as a bare
+    RESOURCE_EXHAUSTED instead of its reason)."""
+    metadata = {
+        clip(name, 64): clip(value, limits.MAX_STATUS_METADATA_VALUE_BYTES)
+        for name, value in list(error.metadata.items())[: limits.MAX_STATUS_METADATA_ENTRIES]
+    }
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
-    return status_pb2.Status(code=int(error.code), message=error.message, details=[detail])
+    message = clip(error.message, limits.MAX_STATUS_MESSAGE_BYTES)
+    return status_pb2.Status(code=int(error.code), message=message, details=[detail])
 
 
 def to_status(error: XComError) -> grpc.Status:
