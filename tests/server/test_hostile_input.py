@@ -139,3 +139,32 @@ def test_batch_limits(client_for: ClientFor) -> None:
     with pytest.raises(InvalidRequestError, match="at most 1000"):
         client.pull_many("mapped", "out", range(1001))
     assert client.pull_many("mapped", "out", range(1000)) == {}
+
+
+@pytest.mark.parametrize(
+    "value", [b'"\\ud800"', b'{"a": ["ok", "x\\udfffy"]}', b'{"\\udc00": 1}', b'"\\uDBFF"']
+)
+def test_lone_surrogates_are_invalid_json(
+    stub: pb_grpc.XComServiceStub, mint: Mint, value: bytes
+) -> None:
+    """Valid JSON syntax, but not Unicode text: nothing downstream could read it back."""
+    from grpc_status import rpc_status
+
+    from leoflow_xcom.client._errors import from_rpc_error
+
+    with pytest.raises(grpc.RpcError) as info:
+        stub.PushXCom(
+            pb.PushXComRequest(key="s", value=value),
+            metadata=(("authorization", f"Bearer {mint(task_id='a')}"),),
+            timeout=10,
+        )
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert rpc_status.from_call(info.value) is not None  # type: ignore[arg-type]
+    error = from_rpc_error(info.value)
+    assert error.reason == "XCOM_INVALID_JSON" and "lone UTF-16 surrogate" in error.message
+    # A proper pair is one character, and fine.
+    stub.PushXCom(
+        pb.PushXComRequest(key="s", value=b'"\\ud83d\\ude00"'),
+        metadata=(("authorization", f"Bearer {mint(task_id='a')}"),),
+        timeout=10,
+    )

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import grpc
 import grpc.aio
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -41,11 +42,9 @@ def from_rpc_error(error: grpc.RpcError) -> XComError:
     # synchronous code(), details() and trailing_metadata().
     call = error if isinstance(error, grpc.Call | grpc.aio.AioRpcError) else None
     if call is not None:
-        status = rpc_status.from_call(call)  # type: ignore[arg-type]
-        if status is not None:
-            typed = _typed(status)
-            if typed is not None:
-                return typed
+        typed = _typed(_status_of(call))
+        if typed is not None:
+            return typed
         code = call.code()
         details = call.details() or code.name
     else:
@@ -53,28 +52,49 @@ def from_rpc_error(error: grpc.RpcError) -> XComError:
     return _untyped(code.value[0], details)
 
 
+def _status_of(call: grpc.Call | grpc.aio.AioRpcError) -> status_pb2.Status | None:
+    """The rich status in the trailers, or None when there is none or it cannot be trusted:
+    grpc_status raises ValueError when its code disagrees with the call's (e.g. the service's
+    trailers were replaced by a transport error) and the bytes may not parse at all. Then the
+    call's own code decides, and the caller still gets a typed XComError."""
+    try:
+        return rpc_status.from_call(call)  # type: ignore[arg-type]
+    except (ValueError, DecodeError):
+        return None
+
+
 def from_status_proto(status: status_pb2.Status) -> XComError:
     """The error a session item's status stands for (the stream's per-item statuses)."""
     typed = _typed(status)
     if typed is not None:
         return typed
-    return _untyped(status.code, status.message or StatusCode(status.code).name)
+    return _untyped(status.code, status.message)
 
 
-def _typed(status: status_pb2.Status) -> XComError | None:
+def _typed(status: status_pb2.Status | None) -> XComError | None:
+    if status is None:
+        return None
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
+            try:
+                detail.Unpack(info)
+            except DecodeError:
+                return None
             if info.domain == ERROR_DOMAIN:
                 return XComError.from_reason(info.reason, status.message, dict(info.metadata))
     return None
 
 
 def _untyped(code: int, details: str) -> XComError:
+    known = code in StatusCode._value2member_map_
+    details = details or (StatusCode(code).name if known else f"status code {code}")
     if code == StatusCode.UNAVAILABLE:
         return ServiceUnavailableError(f"the XCom service is unavailable: {details}")
     if code == StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceededError(f"the call did not finish within its deadline: {details}")
-    name = StatusCode(code).name if code in StatusCode._value2member_map_ else str(code)
-    return XComRpcError(f"XCom call failed ({name}): {details}", status=code)
+    name = StatusCode(code).name if known else str(code)
+    # An unknown code (not a gRPC one) is reported as UNKNOWN: StatusCode cannot hold it.
+    return XComRpcError(
+        f"XCom call failed ({name}): {details}", status=code if known else StatusCode.UNKNOWN
+    )

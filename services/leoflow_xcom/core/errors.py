@@ -61,7 +61,7 @@ def clip(text: str, max_bytes: int) -> str:
     a lone surrogate, which no protobuf string may hold, becomes `?`."""
     data = text.encode("utf-8", "replace")
     if len(data) <= max_bytes:
-        return text if len(data) == len(text) or text.isascii() else data.decode("utf-8")
+        return text if text.isascii() else data.decode("utf-8")
     keep = max_bytes - len(ELLIPSIS.encode())
     return data[:keep].decode("utf-8", "ignore") + ELLIPSIS
 
