@@ -126,6 +126,8 @@ def main() -> int:
         "LEOFLOW_UI_REDIS_PASSWORD_FILE": str(SECRETS / secret_names.REDIS_UI_PASSWORD),
         "LEOFLOW_INIT_SECRETS_DIR": str(SECRETS),
         "LEOFLOW_INIT_ACL_DIR": str(ACL_DIR),
+        # Redis runs as this user here: nobody else needs to read the ACL directory.
+        "LEOFLOW_INIT_ACL_PRIVATE": "on",
         "LEOFLOW_INIT_DAGS": str(ROOT / "config" / "dags"),
         "LEOFLOW_INIT_REDIS_WAIT_SECONDS": "30",
     }

@@ -41,6 +41,9 @@ def test_make_run_walkthrough_then_ctrl_c(tmp_path: Path) -> None:
             time.sleep(0.2)
         run_env = state / "run.env"
         assert oct(run_env.stat().st_mode & 0o777) == "0o600"
+        acl_dir = state / "acl"
+        assert oct(acl_dir.stat().st_mode & 0o777) == "0o700"
+        assert {oct(p.stat().st_mode & 0o777) for p in acl_dir.iterdir()} == {"0o600"}
         # The printed walk-through, in a fresh shell that only sources run.env.
         script = f"""
 set -e

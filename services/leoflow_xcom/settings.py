@@ -269,6 +269,11 @@ class LogSettings(BaseSettings):
 class InitSettings(BaseSettings):
     """`leoflow-xcom init`: where secrets, the Redis ACL file and the DAG policies live."""
 
+    @property
+    def acl_modes(self) -> tuple[int, int]:
+        """(directory, file) modes of the ACL directory and what it holds."""
+        return (0o700, 0o600) if self.acl_private else (0o755, 0o644)
+
     model_config = SettingsConfigDict(env_prefix="LEOFLOW_INIT_", extra="ignore")
 
     secrets_dir: Path = Path("/var/lib/leoflow/secrets")
@@ -276,6 +281,9 @@ class InitSettings(BaseSettings):
     dags: Path = Path("/etc/leoflow/dags")
     # Bounded: a Redis that never comes up fails the job instead of hanging the stack start.
     redis_wait_seconds: float = Field(default=60.0, gt=0, le=600)
+    # On: the ACL directory is 0700 and its files 0600, for a Redis running as the init job's
+    # own user (`make run`). Off (Compose): 0755/0644, because Redis reads them as another uid.
+    acl_private: bool = False
     # Generate a private CA and a server certificate (off: the services speak plaintext).
     tls: bool = False
     # Subject alternative names of the server certificate; IP addresses become IP SANs.

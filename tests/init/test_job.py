@@ -92,6 +92,29 @@ def test_prepare_generates_private_secrets_once(
     }
 
 
+def _modes(acl_dir: Path) -> set[tuple[str, int]]:
+    found = {(".", stat.S_IMODE(acl_dir.stat().st_mode))}
+    return found | {(p.name, stat.S_IMODE(p.stat().st_mode)) for p in acl_dir.iterdir()}
+
+
+def test_acl_directory_is_private_when_asked(
+    dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["init", "--stage", "prepare"]) == 0  # Compose: Redis reads it as another uid
+    assert _modes(dirs["acl"]) == {
+        (".", 0o755),
+        ("users.acl", 0o644),
+        (secrets.HEALTHCHECK_PASSWORD, 0o644),
+    }
+    monkeypatch.setenv("LEOFLOW_INIT_ACL_PRIVATE", "on")  # `make run`: one user for everything
+    assert main(["init", "--stage", "prepare"]) == 0
+    assert _modes(dirs["acl"]) == {
+        (".", 0o700),
+        ("users.acl", 0o600),
+        (secrets.HEALTHCHECK_PASSWORD, 0o600),
+    }
+
+
 def test_unknown_rotate_name_is_refused(
     dirs: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

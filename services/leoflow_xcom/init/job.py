@@ -67,14 +67,16 @@ def prepare(settings: InitSettings, rotate: Collection[str] = ()) -> Prepared:
 
     try:
         secrets.ensure_dir(settings.secrets_dir, 0o700)
-        # The ACL directory is read by Redis (another uid): hashes and the PING-only password.
-        secrets.ensure_dir(settings.acl_dir, 0o755)
+        # The ACL directory holds password hashes and the PING-only password; in Compose Redis
+        # reads it as another uid, so it is world-readable there unless LEOFLOW_INIT_ACL_PRIVATE.
+        acl_dir_mode, acl_file_mode = settings.acl_modes
+        secrets.ensure_dir(settings.acl_dir, acl_dir_mode)
         made = {
             name: secrets.ensure_secret(
                 settings.acl_dir if name == secrets.HEALTHCHECK_PASSWORD else settings.secrets_dir,
                 name,
                 rotate=name in rotate,
-                mode=0o644 if name == secrets.HEALTHCHECK_PASSWORD else 0o600,
+                mode=acl_file_mode if name == secrets.HEALTHCHECK_PASSWORD else 0o600,
             )
             for name in secrets.NAMES
         }
@@ -97,7 +99,7 @@ def prepare(settings: InitSettings, rotate: Collection[str] = ()) -> Prepared:
         healthcheck=made[secrets.HEALTHCHECK_PASSWORD].value,
     )
     acl_file = acl_file_path(settings)
-    secrets.write_public_file(acl_file, acl.acl_file_text(users))
+    secrets.write_public_file(acl_file, acl.acl_file_text(users), mode=acl_file_mode)
 
     for secret in made.values():
         if secret.created:
@@ -160,7 +162,9 @@ def load_existing(settings: InitSettings) -> Prepared:
             raise InitError(f"{directory / name} missing: run `leoflow-xcom init` (prepare) first")
         try:
             made[name] = secrets.ensure_secret(
-                directory, name, mode=0o644 if directory == settings.acl_dir else 0o600
+                directory,
+                name,
+                mode=settings.acl_modes[1] if directory == settings.acl_dir else 0o600,
             )
         except secrets.SecretError as exc:
             raise InitError(str(exc)) from None
