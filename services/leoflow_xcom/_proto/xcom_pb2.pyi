@@ -511,9 +511,12 @@ class SessionRequest(_message.Message):
     Empty: the stream's `authorization: Bearer` metadata.
     """
     timeout_ms: _builtins.int
-    """Milliseconds the client still waits for this item. The client gives up after it; the
-    service, which takes a session's items up in order, answers DEADLINE_EXCEEDED without
-    applying an item whose time ran out before its store work began. 0: no per-item deadline.
+    """Milliseconds the client still waits for this item; the client gives up after it. The
+    service reads a session's items one at a time, in order, and counts this time from when
+    it reads the item: time spent queued behind earlier items of the stream, or in transit,
+    is not seen by the service (the client's own wait covers it). An item whose time runs
+    out after it was read and before its store work began is answered DEADLINE_EXCEEDED and
+    not applied. 0: no per-item deadline.
     """
     @_builtins.property
     def push(self) -> Global___PushXComRequest: ...

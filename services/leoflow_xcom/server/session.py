@@ -4,8 +4,14 @@ Each SessionRequest is answered by one SessionResponse with the same id. A sessi
 answered in order, inline on the stream's own server thread: handing them to another thread
 (to stamp arrival times or overlap items) measured ~90 µs more service CPU per item on this
 machine (docs/performance.md). Sessions run in parallel with each other. A failed item answers
-with its google.rpc.Status and the stream stays open; only a broken transport, or the service
-draining, ends it.
+with its google.rpc.Status and the stream stays open; only a broken transport, the service
+draining, or the stream guard (server/streams.py: no valid token in time, or idle too long)
+ends it.
+
+An item's `timeout_ms` counts from when the item is read off the stream: gRPC gives the
+service no earlier arrival time, and items wait unread (in transit or in flow-control buffers)
+while an earlier item is answered. So the per-item deadline stops an item whose time ran out
+inside the service before its store work, and the client's own wait bounds the rest.
 """
 
 from __future__ import annotations
