@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv redis-bin compose-plugin protos lint lint-perf test fault-test compose-test run bench loadtest clean
+.PHONY: help venv redis-bin compose-plugin protos lint lint-perf test fault-test security-test compose-test run bench loadtest clean
 
 help:
 	@echo "make run      start Redis + the XCom service as local processes (no Docker)"
@@ -15,6 +15,7 @@ help:
 	@echo "make protos   regenerate the gRPC stubs from services/proto"
 	@echo "make lint     ruff + mypy only"
 	@echo "make fault-test  fault injection scenarios only (also part of make test), with figures"
+	@echo "make security-test  hostile-tenant tests (floods, ReDoS, claims, error sizes), with figures"
 	@echo "make compose-test  the Compose appliance end to end on a real Docker engine"
 	@echo "make bench    floors vs push/fetch side by side (BENCH_ARGS=--quick for a short run)"
 	@echo "make loadtest bounded headless Locust run (UI scenario only with LEOFLOW_UI_URL set)"
@@ -56,6 +57,12 @@ test: venv redis-bin compose-plugin lint lint-perf
 # Redis killed/stalled/restarted/full and the service stopped, under load; prints the figures.
 fault-test: venv redis-bin
 	$(VENV)/bin/pytest -m fault -s tests/faults $(PYTEST_ARGS)
+
+# Hostile tenants against real processes (floods, ReDoS schemas, claims, error sizes), with
+# figures printed; also part of make test.
+security-test: venv redis-bin
+	$(VENV)/bin/pytest -s tests/security tests/core/test_schema_safety.py \
+		tests/server/test_error_sizes.py tests/client/test_untrusted_statuses.py $(PYTEST_ARGS)
 
 # Starts a Docker engine if none answers, builds the images, runs tests/e2e, stops the engine.
 compose-test: venv
