@@ -300,3 +300,17 @@ def test_calls_that_never_send_their_message_hold_no_thread(
     finally:
         for channel in channels:
             channel.close()
+
+
+def test_the_sdk_reopens_a_session_the_service_closed_for_idleness(
+    strict_service: ServiceProcess, mint: Mint
+) -> None:
+    """LEOFLOW_XCOM_SESSION_IDLE_SECONDS=3: the SDK's session is closed under it while idle;
+    its next calls open a new one without the caller seeing anything."""
+    from leoflow_xcom.client import XComClient
+
+    with XComClient(strict_service.target, mint(task_id="a")) as client:
+        client.push("before", 1)
+        time.sleep(5)  # past the idle limit and a watchdog sweep
+        client.push("after", 2)
+        assert client.pull("a", "before") == 1 and client.pull("a", "after") == 2
