@@ -155,7 +155,12 @@ class ServeSettings(BaseSettings):
 
     @property
     def session_limit(self) -> int:
-        return self.max_sessions if self.max_sessions is not None else self.workers * 3 // 4
+        if self.max_sessions is not None:
+            return self.max_sessions
+        # Three quarters of the workers, leaving at least one thread beside the untrusted pool.
+        return max(
+            0, min(self.workers * 3 // 4, self.workers - self.unauthenticated_stream_limit - 1)
+        )
 
     @property
     def unauthenticated_stream_limit(self) -> int:

@@ -260,7 +260,14 @@ def test_calls_that_never_send_their_message_hold_no_thread(
             held.append(_half_open(channel, "/leoflow.xcom.v1.XComService/PushXCom", False))
             held.append(_half_open(channel, "/grpc.health.v1.Health/Check", False))
             held.append(_half_open(channel, "/grpc.health.v1.Health/Watch", True))
-        # Each newcomer beyond the pool cancels the longest-waiting one.
+        # Right away, while the calls still pour in and hold threads for their grace period.
+        started = time.perf_counter()
+        health = health_pb2_grpc.HealthStub(channels[3]).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=NORMAL_DEADLINE
+        )
+        during_ms = (time.perf_counter() - started) * 1000
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        # Beyond the pool, calls waiting past their grace are cancelled, the longest first.
         assert _wait_until(lambda: sum(h.done for h in held) >= len(held) - UNTRUSTED_CAP, 30)
         time.sleep(0.5)
         waiting = sum(not h.done for h in held)
@@ -292,8 +299,8 @@ def test_calls_that_never_send_their_message_hold_no_thread(
         assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
         watch.cancel()
         print(
-            f"meanwhile (measured under load): unary push {unary_ms:.1f} ms, health check "
-            f"{health_ms:.1f} ms"
+            f"health check while they arrived {during_ms:.0f} ms; afterwards (measured under "
+            f"load): unary push {unary_ms:.1f} ms, health check {health_ms:.1f} ms"
         )
         for h in held:
             h.call.cancel()

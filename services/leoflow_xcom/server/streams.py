@@ -33,6 +33,12 @@ import grpc
 log = logging.getLogger(__name__)
 
 
+# How long a unary-request call may wait for its message before, when too many wait at once,
+# it may be cancelled. Far above the time an honest call's message takes to follow its headers
+# on a loaded machine; short enough that a flood of calls without messages drains in a second.
+WAIT_GRACE_SECONDS = 0.25
+
+
 class Kind(enum.Enum):
     SESSION = "session"
     REFLECTION = "reflection"
@@ -42,15 +48,21 @@ class Kind(enum.Enum):
 class Stream:
     """One open stream: its context (to cancel it), its pool and when it must move on."""
 
-    __slots__ = ("busy", "context", "deadline", "kind", "trusted")
+    __slots__ = ("busy", "context", "deadline", "kind", "since", "trusted")
 
     def __init__(
-        self, context: grpc.ServicerContext, kind: Kind, trusted: bool, deadline: float
+        self,
+        context: grpc.ServicerContext,
+        kind: Kind,
+        trusted: bool,
+        deadline: float,
+        since: float = 0.0,
     ) -> None:
         self.context = context
         self.kind = kind
         self.trusted = trusted
         self.deadline = deadline
+        self.since = since
         self.busy = False
 
 
@@ -76,8 +88,9 @@ class StreamGuard:
         self.draining = False
         self.cancelled = 0  # streams the watchdog closed (metrics, tests)
         self._stop = threading.Event()
-        # Often enough that an overstaying stream is closed within ~¼ of its allowance.
-        self._sweep_every = min(max(min(auth_seconds, idle_seconds) / 4, 0.05), 1.0)
+        # Often enough that an overstaying stream is closed within ~¼ of its allowance, and
+        # calls that never send their message leave soon after their grace.
+        self._sweep_every = min(max(min(auth_seconds, idle_seconds) / 4, 0.02), WAIT_GRACE_SECONDS)
         self._thread = threading.Thread(target=self._watch, name="stream-guard", daemon=True)
 
     # -- admission ---------------------------------------------------------------------------
@@ -114,20 +127,31 @@ class StreamGuard:
         return True
 
     def wait_for_request(self, context: grpc.ServicerContext) -> Stream:
-        """A unary-request call is about to wait for its message. Never refused (an honest
-        call's message is already there): when more calls than the untrusted pool holds are
-        waiting, the longest-waiting one is cancelled instead."""
-        stream = Stream(context, Kind.REQUEST, False, self._clock() + self._auth_seconds)
-        evicted = None
+        """A unary-request call is about to wait for its message. Never refused: an honest
+        call's message comes with its headers. While more calls than the untrusted pool holds
+        are waiting, those waiting longer than WAIT_GRACE_SECONDS are cancelled, the longest
+        first (here and by the watchdog): an honest call that a busy CPU delays between its
+        start and its message is never chosen, one that never sends its message soon is."""
+        now = self._clock()
+        stream = Stream(context, Kind.REQUEST, False, now + self._auth_seconds, now)
         with self._lock:
             self._waiting[stream] = None
-            if len(self._waiting) > self.max_untrusted:
-                evicted = next(iter(self._waiting))
-                del self._waiting[evicted]
-        if evicted is not None:
-            evicted.context.cancel()
-            self.cancelled += 1
+        self._evict_waiting(now)
         return stream
+
+    def _evict_waiting(self, now: float) -> int:
+        evicted = []
+        with self._lock:
+            while len(self._waiting) > self.max_untrusted:
+                oldest = next(iter(self._waiting))
+                if now - oldest.since <= WAIT_GRACE_SECONDS:
+                    break
+                del self._waiting[oldest]
+                evicted.append(oldest)
+        for stream in evicted:
+            stream.context.cancel()
+        self.cancelled += len(evicted)
+        return len(evicted)
 
     def request_arrived(self, stream: Stream) -> None:
         with self._lock:
@@ -194,7 +218,7 @@ class StreamGuard:
             stream.deadline = float("inf")  # cancelled once; it leaves when its handler ends
             stream.context.cancel()
         self.cancelled += len(due)
-        return len(due)
+        return len(due) + self._evict_waiting(now)
 
     def _watch(self) -> None:
         while not self._stop.wait(self._sweep_every):
