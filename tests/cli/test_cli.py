@@ -121,6 +121,37 @@ def test_dags_apply_rejects_a_bad_file_and_changes_nothing(
     assert listed.returncode == 0 and listed.stdout.startswith("a\t")
 
 
+def test_dags_apply_refuses_schemas_that_could_hurt_the_service(
+    env: dict[str, str], r: redis.Redis, tmp_path: Path
+) -> None:
+    before = r.hgetall(keys.POLICIES_KEY), r.get(keys.POLICIES_REV_KEY)
+    deep = '{"items": ' * 122 + "{}" + "}" * 122
+    backref = {"type": "string", "pattern": "^(a)\\1$"}
+    cases = {
+        "deep.json": '{"dag_id": "d", "tasks": [{"task_id": "t", "xcom_schema": {"out": '
+        + deep
+        + "}}]}",
+        "backref.json": json.dumps(
+            {"dag_id": "b", "tasks": [{"task_id": "t", "xcom_schema": {"out": backref}}]}
+        ),
+    }
+    expected = {
+        "deep.json": "$.tasks[0].xcom_schema: schema for key 'out' is not a valid JSON Schema "
+        "at $.items.items.items",
+        "backref.json": "$.tasks[0].xcom_schema: schema for key 'out' is not a valid JSON Schema "
+        "at $.pattern: pattern ^(a)\\1$ is not supported by the linear-time regex engine",
+    }
+    for name, text in cases.items():
+        folder = tmp_path / name.removesuffix(".json")
+        folder.mkdir()
+        (folder / name).write_text(text)
+        out = run("dags", "apply", str(folder), env=env)
+        print(f"\n{out.stderr.strip()}")
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert f"{folder / name}: {expected[name]}" in out.stderr
+    assert (r.hgetall(keys.POLICIES_KEY), r.get(keys.POLICIES_REV_KEY)) == before
+
+
 def test_clear_through_the_cli(env: dict[str, str]) -> None:
     t = {
         **env,

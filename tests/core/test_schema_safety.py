@@ -98,9 +98,13 @@ def test_a_deep_schema_is_refused_with_file_path_and_reason(levels: int) -> None
     deep = '{"items": ' * levels + "{}" + "}" * levels
     with pytest.raises(PolicyError) as info:
         parse_policy(_policy(deep), "config/dags/deep.json")
-    print(f"\n{levels} levels: {info.value}")
+    print(f"\n{levels} levels: {info.value}"[:300])
     assert info.value.source == "config/dags/deep.json"
     assert "nested deeper than" in info.value.reason
+    # Within what the parser handles safely, the path names where the bound was crossed.
+    if levels <= limits.MAX_JSON_DEPTH - 8:
+        assert info.value.path == "$.tasks[0].xcom_schema"
+        assert "at $.items.items" in info.value.reason
 
 
 def test_depth_and_size_bounds_at_load() -> None:

@@ -117,9 +117,9 @@ class PolicyError(ValueError):
         self.reason = reason
 
 
-# A policy wraps its schemas in a few levels (tasks, task, xcom_schema, key): anything deeper
-# than this is refused before a parser recurses into it.
-MAX_DOCUMENT_DEPTH = limits.MAX_SCHEMA_DEPTH + 8
+# Deeper documents are refused before a parser recurses into them; up to this depth they are
+# parsed, and a schema nested deeper than MAX_SCHEMA_DEPTH is refused with its path.
+MAX_DOCUMENT_DEPTH = limits.MAX_JSON_DEPTH
 TOO_DEEP = (
     f"nested deeper than {MAX_DOCUMENT_DEPTH} levels (a schema may nest at most "
     f"{limits.MAX_SCHEMA_DEPTH}); flatten it with $defs and $ref"
