@@ -90,6 +90,7 @@ def test_calls_items_payloads_and_rejections_are_counted(
     assert sample(text, "leoflow_xcom_redis_maxmemory_bytes") > 0
     assert sample(text, "leoflow_xcom_redis_memory_warning") == 0
     assert "leoflow_xcom_grpc_open_sessions" in text
+    assert sample(text, "leoflow_xcom_grpc_unauthenticated_streams") == 0
 
 
 def test_request_id_is_echoed_or_generated(monitored: app.RunningService, mint: Mint) -> None:

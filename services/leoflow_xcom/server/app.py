@@ -203,7 +203,7 @@ def start(
     policies.start()
     running.housekeeper.start()
     guard.start()
-    monitoring.start(servicer.open_sessions)
+    monitoring.start(servicer.open_sessions, guard.unauthenticated)
     log.info("XCom gRPC service listening on port %d (%s)", port, "TLS" if tls else "plaintext")
     return running
 

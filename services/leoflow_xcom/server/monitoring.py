@@ -41,7 +41,9 @@ class Monitoring:
     def metrics_port(self) -> int | None:
         return int(self._http.server_port) if self._http is not None else None
 
-    def start(self, open_sessions: Callable[[], int]) -> None:
+    def start(
+        self, open_sessions: Callable[[], int], unauthenticated: Callable[[], int] = lambda: 0
+    ) -> None:
         self.memory.start()
         if self.registry is None:
             return
@@ -50,6 +52,13 @@ class Monitoring:
             f"{METRICS_PREFIX}_open_sessions",
             "XComSession streams open on this replica",
             open_sessions,
+        )
+        gauge_of(
+            self.registry,
+            f"{METRICS_PREFIX}_unauthenticated_streams",
+            "streams holding a thread without a valid token yet: pending sessions, reflection, "
+            "calls waiting for their request message",
+            unauthenticated,
         )
         try:
             self._http = serve_metrics(self._listen, self.registry)

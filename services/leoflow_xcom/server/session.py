@@ -122,7 +122,8 @@ class XComSessionServicer(servicer.XComServicer):
         return response
 
     def open_sessions(self) -> int:
-        return sum(self._guard.counts())
+        """Sessions that showed a valid token (the others count as unauthenticated streams)."""
+        return self._guard.counts()[0]
 
     def observed_answer(
         self,

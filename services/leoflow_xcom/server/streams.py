@@ -182,9 +182,9 @@ class StreamGuard:
         """(trusted, untrusted) streams open now."""
         return len(self._trusted), len(self._untrusted)
 
-    def waiting(self) -> int:
-        """Unary-request calls waiting for their message now."""
-        return len(self._waiting)
+    def unauthenticated(self) -> int:
+        """Streams and calls holding a thread without a valid token yet (metrics)."""
+        return len(self._untrusted) + len(self._waiting)
 
     # -- watchdog and drain ------------------------------------------------------------------
 
