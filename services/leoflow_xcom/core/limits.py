@@ -39,3 +39,7 @@ MAX_METADATA_BYTES: Final = 16 * 1024
 
 # JSON nesting deeper than this is refused before it can exhaust the parser's stack.
 MAX_JSON_DEPTH: Final = 256
+
+# The XCom browser page shows at most this much of a value (and reads no more of it from Redis);
+# the full value stays one click away in the JSON API.
+UI_VALUE_DISPLAY_BYTES: Final = 16 * 1024

@@ -36,6 +36,18 @@ class XComReader:
             raise XComNotFoundError.for_ref(dag_id, run_id, ref.task_id, ref.map_index, ref.key)
         return value
 
+    def fetch_head(self, dag_id: str, run_id: str, ref: XComRef, limit: int) -> tuple[bytes, int]:
+        """At most the first `limit` bytes of a value and its full size, in one transaction:
+        a page showing a large value never loads more of it than it displays."""
+        name = keys.run_keys(dag_id, run_id).value(keys.member(ref.task_id, ref.map_index, ref.key))
+        with translated(), self._client.pipeline(transaction=True) as pipe:
+            pipe.strlen(name)
+            pipe.getrange(name, 0, max(limit, 1) - 1)
+            size, head = pipe.execute()
+        if not int(size):  # values are JSON, never empty: 0 means no such key
+            raise XComNotFoundError.for_ref(dag_id, run_id, ref.task_id, ref.map_index, ref.key)
+        return cast(bytes, head)[:limit], int(size)
+
     def fetch_many(
         self, dag_id: str, run_id: str, selectors: list[Selector]
     ) -> list[tuple[XComRef, bytes | None]]:
@@ -121,7 +133,7 @@ class XComReader:
             entries.append(
                 XComEntry(dag_id, run_id, task_id, map_index, key, size, pushed, expires)
             )
-        return Page(entries=entries, total=int(total), run_info=_run_info(run_info))
+        return Page(entries=entries, total=int(total), run_info=run_info_from(run_info))
 
 
 class ReadOnlyScript:
@@ -142,7 +154,7 @@ class ReadOnlyScript:
             return self._client.evalsha_ro(self._sha, len(keys), *keys, *args)
 
 
-def _run_info(raw: bytes | None) -> RunInfo:
+def run_info_from(raw: bytes | None) -> RunInfo:
     if not raw:
         return RunInfo()
     data = json.loads(raw)
