@@ -79,7 +79,7 @@ def test_run_page_shows_expiry_schema_and_who_may_read(data: httpx.Client) -> No
 
 def test_mapped_task_instances_are_grouped(data: httpx.Client) -> None:
     text = text_of(data.get(f"/dags/fanout_files/dagRuns/{RUN}").text)
-    assert "process_file mapped \u00d7 3 (0\u20132)" in text  # ×, en dash
+    assert "process_file mapped \u00d7 3 (0\u20132)" in text  # times sign, en dash
     assert re.search(r"May read: process_file itself, summarize ", text)
     assert re.search(r"May read: list_files itself, process_file ", text)
 
