@@ -6,7 +6,7 @@
     /dags/{dag}/dagRuns/{run}/taskInstances/{task}/xcomEntries[/{key}]
                                           the API's own paths and `~` wildcards, as pages
     /search?q=...&by=run|task             a run id or task id across every DAG
-    /static/ui.css, /static/favicon.svg
+    /static/ui.css, /static/favicon.svg, /favicon.ico
 
 Every handler is a GET behind the proxy's auth; it reads through the read-only Redis user.
 """
@@ -203,4 +203,6 @@ def routes(browser: Browser, catalog: Catalog) -> list[BaseRoute]:
         Route(listing + "/{xcom_key:path}", value, methods=["GET"]),
         Route("/static/ui.css", _static("ui.css", "text/css"), methods=["GET"]),
         Route("/static/favicon.svg", _static("favicon.svg", "image/svg+xml"), methods=["GET"]),
+        # Browsers ask for it on pages without a <link rel="icon"> (the API's JSON answers).
+        Route("/favicon.ico", _static("favicon.svg", "image/svg+xml"), methods=["GET"]),
     ]
