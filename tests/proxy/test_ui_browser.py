@@ -180,5 +180,3 @@ def test_the_screenshots_exist() -> None:
     """Kept in docs/ for the README; refreshed with LEOFLOW_UPDATE_SCREENSHOTS=1."""
     for name in ("index", "run", "value"):
         assert (DOC_SHOTS / f"{name}.png").stat().st_size > 10_000, name
-
-
