@@ -26,15 +26,15 @@ def moment(ms: int | None) -> str:
 def duration(seconds: float) -> str:
     """The two largest units, rounded at the smaller one: `2 d`, `1 d 6 h`, `5 m 3 s`."""
     whole = max(0, round(seconds))
-    for i, (name, unit) in enumerate(_UNITS):
-        if whole >= unit or unit == 1:
-            if unit == 1:
-                return f"{whole} s"
+    for i, (name, unit) in enumerate(_UNITS[:-1]):
+        if whole >= unit:
             smaller_name, smaller = _UNITS[i + 1]
             rounded = round(whole / smaller) * smaller
+            if i and rounded >= _UNITS[i - 1][1]:
+                return duration(rounded)  # 23 h 59.6 m is 1 d, not 24 h
             big, rest = divmod(rounded, unit)
             return f"{big} {name}" + (f" {rest // smaller} {smaller_name}" if rest else "")
-    return f"{whole} s"  # not reached: the loop ends at seconds
+    return f"{whole} s"
 
 
 def remaining(expires_ms: int, now_ms: int) -> str:
