@@ -26,7 +26,7 @@ from selenium.webdriver.common.by import By
 from leoflow_xcom.core import limits
 from tests.conftest import ClientFor
 from tests.proxy.conftest import Proxy
-from tests.proxy.ui_data import HOSTILE, RUN, push_ui_data
+from tests.proxy.ui_data import HOSTILE, HOSTILE_KEY, RUN, push_ui_data
 from tests.redis_proc import ROOT
 
 CHROMIUM = "chromium"
@@ -117,7 +117,7 @@ def test_from_the_index_to_a_run_to_a_value_with_expiry_and_readers(
 ) -> None:
     open_page(chrome, site + "/")
     assert chrome.title == "DAGs · Leoflow XCom"
-    assert "2 runs · 6 XComs" in body_text(chrome)
+    assert "2 runs · 7 XComs" in body_text(chrome)
     screenshot(chrome, "index")
 
     dag = chrome.find_element(By.XPATH, "//section[h2/code='etl_daily']")
@@ -174,6 +174,13 @@ def test_a_hostile_value_shows_as_text_and_runs_nothing(
     assert chrome.find_elements(By.TAG_NAME, "script") == []
     assert value.find_elements(By.TAG_NAME, "b") == []
     assert console_errors(chrome) == []  # also no CSP violation: nothing tried to run
+    # A hostile key: shown as text on the run page, and its link leads to its value.
+    open_page(chrome, f"{site}/dags/etl_daily/dagRuns/{RUN}")
+    assert chrome.find_elements(By.TAG_NAME, "img") == [] and no_alert(chrome)
+    chrome.find_element(By.LINK_TEXT, HOSTILE_KEY).click()
+    assert chrome.find_element(By.TAG_NAME, "h1").text == f"XCom {HOSTILE_KEY}"
+    assert chrome.find_elements(By.TAG_NAME, "img") == [] and no_alert(chrome)
+    assert console_errors(chrome) == []
     long_page = f"{site}/dags/etl_daily/dagRuns/{RUN}/taskInstances/load/xcomEntries/long"
     open_page(chrome, long_page)
     width = chrome.execute_script("return document.documentElement.scrollWidth")

@@ -20,7 +20,14 @@ from leoflow_xcom.core import limits
 from leoflow_xcom.proxy.ui.respond import CSP
 from tests.conftest import ClientFor
 from tests.proxy.conftest import Proxy
-from tests.proxy.ui_data import EXTRACT_OUTPUT, HOSTILE, OLDER_RUN, RUN, push_ui_data
+from tests.proxy.ui_data import (
+    EXTRACT_OUTPUT,
+    HOSTILE,
+    HOSTILE_KEY,
+    OLDER_RUN,
+    RUN,
+    push_ui_data,
+)
 
 RUN_PAGE = f"/dags/etl_daily/dagRuns/{RUN}"
 ENTRIES = f"{RUN_PAGE}/taskInstances"
@@ -56,8 +63,8 @@ def test_index_lists_dags_with_their_runs_newest_first_counts_and_bytes(
 ) -> None:
     page = text_of(data.get("/").text)
     assert "Daily ETL etl_daily" in page and "Process files (mapped) fanout_files" in page
-    # etl_daily: 2 runs, 6 XComs; the newer run comes first.
-    assert re.search(r"2 runs · 6 XComs · 261\.\d KiB · TTL 2 d", page)
+    # etl_daily: 2 runs, 7 XComs; the newer run comes first.
+    assert re.search(r"2 runs · 7 XComs · 261\.\d KiB · TTL 2 d", page)
     assert page.index(RUN) < page.index(OLDER_RUN)
     assert re.search(r"1 run · 4 XComs · \d+ B · TTL 7 d", page)
 
@@ -66,7 +73,7 @@ def test_run_page_shows_expiry_schema_and_who_may_read(data: httpx.Client) -> No
     page = data.get(RUN_PAGE).text
     text = text_of(page)
     # etl_daily's TTL is 2 d: every XCom just pushed expires in 2 days.
-    assert text.count("in 2 d") == 5 and "expired" not in text
+    assert text.count("in 2 d") == 6 and "expired" not in text
     # From config/dags/etl_daily.json: transform and load depend on extract, notify on load.
     assert re.search(r"May read: extract itself, transform, load ", text)
     assert re.search(r"May read: load itself, notify ", text)
@@ -94,6 +101,16 @@ def test_value_page_shows_the_value_escaped_and_highlighted(data: httpx.Client) 
     assert '<span class="n">42</span>' in output and "&#34;s3://bucket/etl/part-0.parquet" in output
     assert 'id="schema"' in output and "&#34;^(s3|gs)://&#34;" in output
     assert "raw JSON" in output and str(EXTRACT_OUTPUT["uri"]) in text_of(output)
+
+
+def test_a_hostile_key_is_text_everywhere_and_its_link_works(data: httpx.Client) -> None:
+    run_page = data.get(RUN_PAGE).text
+    assert "<img" not in run_page and HOSTILE_KEY in text_of(run_page)
+    [href] = re.findall(r'href="([^"]*xcomEntries/%3Cimg[^"]*)"', run_page)
+    value = data.get(html.unescape(href))
+    assert value.status_code == 200 and "<img" not in value.text
+    assert f"XCom {HOSTILE_KEY}" in text_of(value.text)
+    assert json.dumps(HOSTILE, ensure_ascii=False) in text_of(value.text)
 
 
 def test_a_value_over_the_display_cap_is_cut_with_its_size_and_a_link(

@@ -167,7 +167,7 @@ class Catalog:
             entry=dataclasses.replace(found.entries[0], size_bytes=size),
             run_info=found.run_info,
             policy=policy,
-            text=_utf8_prefix(head) if size > cap else head.decode("utf-8"),
+            text=_utf8_prefix(head) if size > cap else head.decode("utf-8", errors="replace"),
             truncated=size > cap,
             schema=task.xcom_schema.get(key) if task is not None else None,
             readers=authz.readers_of(policy, task_id) if policy is not None else [],
