@@ -7,20 +7,16 @@ read-only ACL user may run it and no value is ever read.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 import redis
-import redis.exceptions
 
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.model import RunInfo
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import translated
-from leoflow_xcom.store.reader import run_info_from
-
-_SHA = hashlib.sha1(scripts.RUN_SUMMARY.encode("utf-8")).hexdigest()
+from leoflow_xcom.store.reader import ReadOnlyScript, run_info_from
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -34,25 +30,19 @@ class RunSummary:
     run_info: RunInfo
 
 
-def summarize(client: redis.Redis, runs: Sequence[tuple[str, str]]) -> list[RunSummary]:
-    """Summaries of `runs`, in the order given; one round trip for all of them."""
-    if not runs:
-        return []
-    with translated():
-        try:
-            replies = _run_all(client, runs)
-        except redis.exceptions.NoScriptError:
-            # Redis restarted or flushed its script cache: load once, run again.
-            client.script_load(scripts.RUN_SUMMARY)
-            replies = _run_all(client, runs)
-    return [_summary(dag, run, reply) for (dag, run), reply in zip(runs, replies, strict=True)]
+class RunSummaries:
+    def __init__(self, client: redis.Redis) -> None:
+        self._script = ReadOnlyScript(client, scripts.RUN_SUMMARY)
 
-
-def _run_all(client: redis.Redis, runs: Sequence[tuple[str, str]]) -> list[Any]:
-    with client.pipeline(transaction=False) as pipe:
-        for dag_id, run_id in runs:
-            pipe.evalsha_ro(_SHA, 1, keys.run_keys(dag_id, run_id).meta)
-        return pipe.execute()
+    def __call__(self, runs: Sequence[tuple[str, str]]) -> list[RunSummary]:
+        """Summaries of `runs`, in the order given; one round trip for all of them."""
+        if not runs:
+            return []
+        no_args: list[str | int] = []
+        calls = [([keys.run_keys(dag, run).meta], no_args) for dag, run in runs]
+        with translated():
+            replies = self._script.many(calls)
+        return [_summary(dag, run, reply) for (dag, run), reply in zip(runs, replies, strict=True)]
 
 
 def _summary(dag_id: str, run_id: str, reply: list[Any]) -> RunSummary:

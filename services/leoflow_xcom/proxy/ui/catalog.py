@@ -22,7 +22,7 @@ from leoflow_xcom.proxy.names import DisplayNames
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.registry import PolicyStore
 from leoflow_xcom.store.runs import RunRegistry
-from leoflow_xcom.store.summary import RunSummary, summarize
+from leoflow_xcom.store.summary import RunSummaries, RunSummary
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -88,12 +88,13 @@ class Catalog:
         self._reader = XComReader(client)
         self._runs = RunRegistry(client)
         self._policies = DisplayNames(PolicyStore(client))
+        self._summarize = RunSummaries(client)
 
     def policy(self, dag_id: str) -> DagPolicy | None:
         return self._policies.snapshot().get(dag_id)
 
     def _summaries(self, dag_id: str | None) -> list[RunSummary]:
-        found = summarize(self._client, self._runs.runs(dag_id))
+        found = self._summarize(self._runs.runs(dag_id))
         return [s for s in found if s.xcoms]
 
     def dags(self, newest: int) -> list[DagOverview]:
@@ -143,7 +144,7 @@ class Catalog:
                     schema_keys=frozenset(task.xcom_schema) if task is not None else frozenset(),
                 )
             )
-        [summary] = summarize(self._client, [(dag_id, run_id)])
+        [summary] = self._summarize([(dag_id, run_id)])
         return RunView(summary=summary, policy=policy, tasks=tasks, total=page.total)
 
     def value(
