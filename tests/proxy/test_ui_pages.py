@@ -193,3 +193,11 @@ def test_static_files_are_served_by_the_proxy(data: httpx.Client) -> None:
     css = data.get("/static/ui.css")
     assert css.headers["content-type"].startswith("text/css") and "pre.json" in css.text
     assert data.get("/static/favicon.svg").headers["content-type"] == "image/svg+xml"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_pages_answer_only_get(data: httpx.Client, method: str) -> None:
+    for path in ["/", "/search?q=x", RUN_PAGE, f"{ENTRIES}/load/xcomEntries/hostile"]:
+        resp = data.request(method, path)
+        assert (resp.status_code, resp.headers["allow"]) == (405, "GET, HEAD"), path
+    assert data.head(RUN_PAGE).status_code == 200
