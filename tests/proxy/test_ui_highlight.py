@@ -70,3 +70,10 @@ def test_durations_sizes_and_moments() -> None:
     assert (fmt.size(812), fmt.size(1536), fmt.size(262_144)) == ("812 B", "1.5 KiB", "256.0 KiB")
     assert fmt.size(3 * 1024 * 1024) == "3.0 MiB"
     assert fmt.moment(0) == "1970-01-01 00:00:00 UTC" and fmt.moment(None) == "-"
+
+
+def test_a_cut_inside_a_character_drops_only_that_character() -> None:
+    from leoflow_xcom.proxy.ui.catalog import _utf8_prefix
+
+    text = '"日本語"'.encode()
+    assert [_utf8_prefix(text[:n]) for n in (1, 3, 4, 5, 7)] == ['"', '"', '"日', '"日', '"日本']
