@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv redis-bin compose-plugin protos lint lint-perf test fault-test security-test compose-test run bench loadtest clean
+.PHONY: help venv redis-bin chromium compose-plugin protos lint lint-perf test fault-test security-test compose-test run bench loadtest clean
 
 help:
 	@echo "make run      start Redis + the XCom service as local processes (no Docker)"
@@ -35,6 +35,10 @@ $(VENV)/.%-stamp: pyproject.toml $(STAMP)
 redis-bin:
 	@bash scripts/ensure-redis.sh
 
+# The XCom browser pages are tested in Debian's headless Chromium (Selenium, no downloads).
+chromium:
+	@bash scripts/ensure-chromium.sh
+
 # `docker compose config` in `make test` needs the Compose CLI plugin (not an engine).
 compose-plugin:
 	@bash scripts/docker-engine.sh compose-plugin
@@ -51,7 +55,7 @@ lint: venv
 lint-perf: $(VENV)/.bench-stamp $(VENV)/.loadtest-stamp
 	$(VENV)/bin/mypy --strict --config-file pyproject.toml bench loadtest
 
-test: venv redis-bin compose-plugin lint lint-perf
+test: venv redis-bin chromium compose-plugin lint lint-perf
 	$(VENV)/bin/pytest -m "not e2e" $(PYTEST_ARGS)
 
 # Redis killed/stalled/restarted/full and the service stopped, under load; prints the figures.

@@ -187,7 +187,7 @@ def main() -> int:
         wait_for(lambda: ui_ready(ui_url), "UI proxy", ui, 30)
         say(f"read-only UI proxy on {ui_url} (Redis user {acl.PROXY_USER})")
         write_run_env(env)
-        print_walkthrough()
+        print_walkthrough(ui_url)
         while True:
             for name, proc in children:
                 if proc.poll() is not None:
@@ -229,7 +229,7 @@ def write_run_env(env: dict[str, str]) -> None:
     path.chmod(0o600)  # also when the file existed with looser permissions
 
 
-def print_walkthrough() -> None:
+def print_walkthrough(ui_url: str) -> None:
     print(
         """
 Leoflow XCom is running. In another shell, from this directory:
@@ -253,8 +253,11 @@ Leoflow XCom is running. In another shell, from this directory:
   curl -u "$LEOFLOW_UI_USER:$LEOFLOW_UI_PASSWORD" \\
     "$LEOFLOW_UI_URL/api/v1/dags/etl_daily/dagRuns/manual__1/taskInstances/extract/xcomEntries/output"
 
+  # Or in a web browser, the XCom browser (user $LEOFLOW_UI_USER, password $LEOFLOW_UI_PASSWORD):
+  #   @BROWSER_URL@/
+
 Press Ctrl-C here to stop everything.
-""",
+""".replace("@BROWSER_URL@", ui_url),
         flush=True,
     )
 

@@ -55,6 +55,8 @@ leoflow-xcom fetch extract output
 leoflow-xcom ls
 curl -sf -u "$LEOFLOW_UI_USER:$LEOFLOW_UI_PASSWORD" \\
   "$LEOFLOW_UI_URL/api/v1/dags/etl_daily/dagRuns/manual__1/taskInstances/extract/xcomEntries/output"
+curl -sf -u "$LEOFLOW_UI_USER:$LEOFLOW_UI_PASSWORD" \\
+  "$LEOFLOW_UI_URL/dags/etl_daily/dagRuns/manual__1"
 """
         clean = {k: v for k, v in env.items() if not k.startswith("LEOFLOW_")}
         clean["PATH"] = "/usr/bin:/bin"
@@ -64,7 +66,9 @@ curl -sf -u "$LEOFLOW_UI_USER:$LEOFLOW_UI_PASSWORD" \\
         assert done.returncode == 0, done.stderr
         assert '{"rows": 42, "uri": "s3://bucket/etl/part-0.parquet"}' in done.stdout
         assert '"key":"output"' in done.stdout and "'rows': 42" in done.stdout
+        assert "<h1>Run <code>manual__1</code></h1>" in done.stdout  # the XCom browser's page
         printed = (tmp_path / "run.log").read_text()
+        assert f"#   http://127.0.0.1:{env['LEOFLOW_RUN_UI_PORT']}/\n" in printed
         password = (state / "secrets" / "ui-password").read_text().strip()
         assert password not in printed  # dev secrets stay in their 0600 files
     finally:

@@ -134,6 +134,13 @@ def test_browse_via_ui_proxy(stack: Stack) -> None:
         body = json.loads(reply.read())
     assert body["key"] == "output"
     assert "42" in json.dumps(body["value"])
+    # The XCom browser: the run's page, from the appliance's image (templates packaged).
+    page = urllib.request.Request(f"http://127.0.0.1:{stack.ui_port}/dags/etl_daily/dagRuns/{RUN}")
+    page.add_header("Authorization", f"Basic {basic}")
+    with urllib.request.urlopen(page, timeout=5) as reply:
+        html = reply.read().decode()
+        assert "frame-ancestors 'none'" in reply.headers["Content-Security-Policy"]
+    assert f"<h1>Run <code>{RUN}</code></h1>" in html and ">output</code>" in html
 
 
 def test_sigkill_redis_loses_no_acknowledged_write(stack: Stack) -> None:

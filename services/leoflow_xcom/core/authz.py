@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from leoflow_xcom.core.errors import TaskNotDeclaredError, XComForbiddenError
 from leoflow_xcom.core.model import Claims
-from leoflow_xcom.core.policies import CompiledDag
+from leoflow_xcom.core.policies import CompiledDag, DagPolicy
 
 
 def require_task(claims: Claims, action: str) -> None:
@@ -82,6 +82,12 @@ def check_fetch(claims: Claims, dag: CompiledDag, source_task_id: str) -> None:
             f"depends_on in the DAG's policy.",
             {"task_id": source_task_id},
         )
+
+
+def readers_of(policy: DagPolicy, task_id: str) -> list[str]:
+    """The other tasks `check_fetch` lets read `task_id`'s XComs: those declaring it in
+    depends_on (a task may always read its own), in the policy's order."""
+    return [t.task_id for t in policy.tasks if task_id in t.depends_on]
 
 
 def check_clear(claims: Claims) -> None:

@@ -58,3 +58,7 @@ MAX_VALUE_EXCERPT_CHARS: Final = 40
 MAX_SCHEMA_BYTES: Final = 64 * 1024
 MAX_SCHEMA_DEPTH: Final = 64
 MAX_SCHEMA_VALIDATION_SECONDS: Final = 1.0
+
+# The XCom browser page shows at most this much of a value (and reads no more of it from Redis);
+# the full value stays one click away in the JSON API.
+UI_VALUE_DISPLAY_BYTES: Final = 16 * 1024

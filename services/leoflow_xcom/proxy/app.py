@@ -7,6 +7,7 @@
     /health              liveness, Redis reachability and the memory warning
     /metrics             Prometheus (behind the same auth as the API; telemetry.py)
     /openapi.json        this proxy's own API
+    /, /dags/…, /search  the XCom browser: server-rendered, read-only pages (ui/pages.py)
 
 gunicorn builds it once per worker through `from_env()`; tests and tools call `create_app`.
 """
@@ -29,6 +30,8 @@ from leoflow_xcom.proxy.browse import Browser
 from leoflow_xcom.proxy.problems import V1_PREFIX, V2_PREFIX, v2_detail
 from leoflow_xcom.proxy.readonly import ReadOnlyMiddleware
 from leoflow_xcom.proxy.telemetry import METRICS_PREFIX, TelemetryMiddleware, metrics_endpoint
+from leoflow_xcom.proxy.ui import pages
+from leoflow_xcom.proxy.ui.catalog import Catalog
 from leoflow_xcom.settings import LogSettings, RedisSettings, UiSettings
 from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import connect
@@ -94,6 +97,7 @@ def create_app(settings: UiSettings, redis_settings: RedisSettings) -> Starlette
             Route("/metrics", metrics_endpoint(registry, store), methods=["GET"]),
             Mount(V1_PREFIX, app=v1.create(browser)),
             Mount(V2_PREFIX, app=v2.create(browser)),
+            *pages.routes(browser, Catalog(client)),
         ],
         middleware=[
             Middleware(TelemetryMiddleware, metrics=metrics),

@@ -2,7 +2,8 @@
 
 Paging happens in Redis: one run costs one listing script call, O(page) on the indexed fast
 path. A `~` dag_id or dag_run_id walks the live runs from the run registry in (dag_id, run_id)
-order, asking each run only for its count and the part of the page that falls in it.
+order in two pipelined round trips: every run's count, then the part of the page that falls in
+each run that holds some of it.
 """
 
 from __future__ import annotations
@@ -64,18 +65,39 @@ class Browser:
             key=q.key,
         )
         skip, want = min(q.offset, _MAX_OFFSET), q.limit
-        rows: list[tuple[XComEntry, RunInfo]] = []
-        total = 0
-        for dag_id, run_id in self._matching_runs(q.dag_id, q.run_id):
+        runs = self._matching_runs(q.dag_id, q.run_id)
+        if len(runs) == 1:
+            [(dag_id, run_id)] = runs
             page = self._reader.list(
                 dag_id, run_id, dataclasses.replace(flt, offset=skip, limit=want)
             )
-            total += page.total
-            rows += [(entry, page.run_info) for entry in page.entries]
-            want -= len(page.entries)
-            skip = max(0, skip - page.total)
-        policies = self._names.snapshot() if rows else {}
-        return [_row(e, info, policies) for e, info in rows], total
+            found = [(entry, page.run_info) for entry in page.entries]
+            return self._rows(found), page.total
+        # Across runs, two round trips whatever their number: every run's count (limit 0),
+        # then only the runs the page falls in, each asked for its part of the page.
+        counted = self._reader.list_many(
+            [(d, r, dataclasses.replace(flt, limit=0)) for d, r in runs]
+        )
+        wanted = []
+        for (dag_id, run_id), count in zip(runs, counted, strict=True):
+            if want <= 0:
+                break
+            if skip >= count.total:
+                skip -= count.total
+                continue
+            take = min(want, count.total - skip)
+            wanted.append((dag_id, run_id, dataclasses.replace(flt, offset=skip, limit=take)))
+            want, skip = want - take, 0
+        found = [
+            (entry, page.run_info)
+            for page in self._reader.list_many(wanted)
+            for entry in page.entries
+        ]
+        return self._rows(found), sum(c.total for c in counted)
+
+    def _rows(self, found: list[tuple[XComEntry, RunInfo]]) -> list[Row]:
+        policies = self._names.snapshot() if found else {}
+        return [_row(e, info, policies) for e, info in found]
 
     def entry(
         self, dag_id: str, run_id: str, task_id: str, map_index: int, key: str

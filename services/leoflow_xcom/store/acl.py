@@ -34,8 +34,9 @@ PROXY_USER: Final = "xcom-ui"
 ADMIN_USER: Final = "xcom-admin"
 HEALTHCHECK_USER: Final = "healthcheck"
 
-# Commands of the listing script (`scripts.LIST`) and of the readers (reader.py, runs.runs(),
-# registry.load(), layout.read_layout()).
+# Commands of the listing and run-summary scripts (`scripts.LIST`, `scripts.RUN_SUMMARY`) and
+# of the readers (reader.py, runs.runs(), registry.load(), layout.read_layout()); STRLEN and
+# GETRANGE read the head of a value for the XCom browser (reader.fetch_head).
 READ_COMMANDS: Final = (
     "get",
     "mget",
@@ -48,6 +49,8 @@ READ_COMMANDS: Final = (
     "hget",
     "hmget",
     "hgetall",
+    "strlen",
+    "getrange",
 )
 # Running the scripts: EVALSHA (push) or EVALSHA_RO (the `no-writes` listing), SCRIPT LOAD when
 # Redis lost its script cache, EVAL as redis-py's fallback for the push script.

@@ -6,8 +6,10 @@ The UI proxy and the gRPC service share this class.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any, cast
 
 import redis
@@ -35,6 +37,18 @@ class XComReader:
         if value is None:
             raise XComNotFoundError.for_ref(dag_id, run_id, ref.task_id, ref.map_index, ref.key)
         return value
+
+    def fetch_head(self, dag_id: str, run_id: str, ref: XComRef, limit: int) -> tuple[bytes, int]:
+        """At most the first `limit` bytes of a value and its full size, in one transaction:
+        a page showing a large value never loads more of it than it displays."""
+        name = keys.run_keys(dag_id, run_id).value(keys.member(ref.task_id, ref.map_index, ref.key))
+        with translated(), self._client.pipeline(transaction=True) as pipe:
+            pipe.strlen(name)
+            pipe.getrange(name, 0, max(limit, 1) - 1)
+            size, head = pipe.execute()
+        if not int(size):  # values are JSON, never empty: 0 means no such key
+            raise XComNotFoundError.for_ref(dag_id, run_id, ref.task_id, ref.map_index, ref.key)
+        return cast(bytes, head)[:limit], int(size)
 
     def fetch_many(
         self, dag_id: str, run_id: str, selectors: list[Selector]
@@ -93,35 +107,51 @@ class XComReader:
         return refs
 
     def list(self, dag_id: str, run_id: str, flt: ListFilter) -> Page:
-        run = keys.run_keys(dag_id, run_id)
-        if flt.task_id is None:
-            prefix = ""
-        elif flt.map_index is None:
-            prefix = keys.task_prefix(flt.task_id)
-        else:
-            prefix = keys.task_instance_prefix(flt.task_id, flt.map_index)
-        low, high = keys.lex_range(prefix)
-        suffix = keys.key_suffix(flt.key) if flt.key is not None else ""
-        # A map index without a task (the UI's `~` task) filters inside the script.
-        infix = ""
-        if flt.task_id is None and flt.map_index is not None:
-            infix = keys.map_index_infix(flt.map_index)
+        [page] = self.list_many([(dag_id, run_id, flt)])
+        return page
+
+    def list_many(self, queries: Sequence[tuple[str, str, ListFilter]]) -> builtins.list[Page]:
+        """One listing per (dag_id, run_id, filter), all in one round trip (pipelined)."""
+        calls = [_list_call(dag_id, run_id, flt) for dag_id, run_id, flt in queries]
         with translated():
-            total, flat, run_info = self._list(
-                [run.index, run.expiry, run.meta],
-                [low, high, suffix, flt.offset, flt.limit, infix],
-            )
-        entries = []
-        for i in range(0, len(flat), 2):
-            task_id, map_index, key = keys.parse_member(flat[i].decode())
-            meta = flat[i + 1].decode()
-            if not meta:
-                continue  # an index entry without meta would be a bug; never show half an entry
-            size, pushed, expires = keys.parse_meta(meta)
-            entries.append(
-                XComEntry(dag_id, run_id, task_id, map_index, key, size, pushed, expires)
-            )
-        return Page(entries=entries, total=int(total), run_info=_run_info(run_info))
+            replies = self._list.many(calls)
+        return [
+            _page(dag_id, run_id, reply)
+            for (dag_id, run_id, _), reply in zip(queries, replies, strict=True)
+        ]
+
+
+def _list_call(dag_id: str, run_id: str, flt: ListFilter) -> tuple[list[str], list[str | int]]:
+    run = keys.run_keys(dag_id, run_id)
+    if flt.task_id is None:
+        prefix = ""
+    elif flt.map_index is None:
+        prefix = keys.task_prefix(flt.task_id)
+    else:
+        prefix = keys.task_instance_prefix(flt.task_id, flt.map_index)
+    low, high = keys.lex_range(prefix)
+    suffix = keys.key_suffix(flt.key) if flt.key is not None else ""
+    # A map index without a task (the UI's `~` task) filters inside the script.
+    infix = ""
+    if flt.task_id is None and flt.map_index is not None:
+        infix = keys.map_index_infix(flt.map_index)
+    return (
+        [run.index, run.expiry, run.meta],
+        [low, high, suffix, flt.offset, flt.limit, infix],
+    )
+
+
+def _page(dag_id: str, run_id: str, reply: Any) -> Page:
+    total, flat, run_info = reply
+    entries = []
+    for i in range(0, len(flat), 2):
+        task_id, map_index, key = keys.parse_member(flat[i].decode())
+        meta = flat[i + 1].decode()
+        if not meta:
+            continue  # an index entry without meta would be a bug; never show half an entry
+        size, pushed, expires = keys.parse_meta(meta)
+        entries.append(XComEntry(dag_id, run_id, task_id, map_index, key, size, pushed, expires))
+    return Page(entries=entries, total=int(total), run_info=run_info_from(run_info))
 
 
 class ReadOnlyScript:
@@ -134,15 +164,29 @@ class ReadOnlyScript:
         self._sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
 
     def __call__(self, keys: list[str], args: list[str | int]) -> Any:
+        [reply] = self.many([(keys, args)])
+        return reply
+
+    def many(self, calls: Sequence[tuple[list[str], list[str | int]]]) -> list[Any]:
+        """Each (keys, args) call, pipelined: one round trip for all of them."""
         try:
-            return self._client.evalsha_ro(self._sha, len(keys), *keys, *args)
+            return self._run(calls)
         except redis.exceptions.NoScriptError:
             # Redis restarted or flushed its script cache: load once, run again.
             self._client.script_load(self._source)
-            return self._client.evalsha_ro(self._sha, len(keys), *keys, *args)
+            return self._run(calls)
+
+    def _run(self, calls: Sequence[tuple[list[str], list[str | int]]]) -> list[Any]:
+        if len(calls) == 1:  # no pipeline object for the common single call
+            keys, args = calls[0]
+            return [self._client.evalsha_ro(self._sha, len(keys), *keys, *args)]
+        with self._client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha_ro(self._sha, len(keys), *keys, *args)
+            return list(pipe.execute())
 
 
-def _run_info(raw: bytes | None) -> RunInfo:
+def run_info_from(raw: bytes | None) -> RunInfo:
     if not raw:
         return RunInfo()
     data = json.loads(raw)

@@ -91,3 +91,27 @@ if #page > 0 then
 end
 return {total, out, redis.call('HGET', KEYS[3], '@run')}
 """
+
+# Read-only summary of one run for the XCom browser, one round trip, O(XComs of the run):
+# live XComs only (expiry checked against the Redis clock, as LIST does).
+# KEYS: meta
+# Returns {count, bytes, first pushed (Unix ms, -1 when none), last pushed, run_info or false}
+RUN_SUMMARY: Final = """#!lua flags=no-writes
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local all = redis.call('HGETALL', KEYS[1])
+local count, bytes, first, last = 0, 0, -1, -1
+for i = 1, #all, 2 do
+  if all[i] ~= '@run' then
+    local size, pushed, expires = string.match(all[i + 1], '^(%d+):(%d+):(%d+)$')
+    if size and tonumber(expires) > now then
+      count = count + 1
+      bytes = bytes + tonumber(size)
+      pushed = tonumber(pushed)
+      if first < 0 or pushed < first then first = pushed end
+      if pushed > last then last = pushed end
+    end
+  end
+end
+return {count, bytes, first, last, redis.call('HGET', KEYS[1], '@run')}
+"""
