@@ -27,6 +27,7 @@ SIGNIFICANT_DIGITS = 3
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 # The step of a run without steps (every scenario but the capacity shape).
 NO_STEP = ""
+AGGREGATE = "Aggregated"
 
 
 def _histogram() -> HdrHistogram:
@@ -46,6 +47,11 @@ class Summary:
 
     def row(self) -> dict[str, str | int]:
         return dataclasses.asdict(self)
+
+
+def _summary(step: str, name: str, h: HdrHistogram) -> Summary:
+    p50, p90, p99, p999 = (int(h.get_value_at_percentile(p)) for p in PERCENTILES)
+    return Summary(step, name, h.get_total_count(), p50, p90, p99, p999, int(h.get_max_value()))
 
 
 class LatencyRecorder:
@@ -88,13 +94,17 @@ class LatencyRecorder:
     # -- results ------------------------------------------------------------------------------
 
     def summaries(self) -> list[Summary]:
-        out = []
-        for (step, name), h in sorted(self._histograms.items()):
-            p50, p90, p99, p999 = (int(h.get_value_at_percentile(p)) for p in PERCENTILES)
-            out.append(
-                Summary(step, name, h.get_total_count(), p50, p90, p99, p999, h.get_max_value())
-            )
-        return out
+        return [_summary(s, n, h) for (s, n), h in sorted(self._histograms.items())]
+
+    def aggregate(self, step: str = NO_STEP) -> Summary | None:
+        """All request names of a step in one histogram (exact, like Locust's Aggregated)."""
+        parts = [h for (s, _n), h in self._histograms.items() if s == step]
+        if not parts:
+            return None
+        total = _histogram()
+        for part in parts:
+            total.add(part)
+        return _summary(step, AGGREGATE, total)
 
     def summary(self, name: str, step: str = NO_STEP) -> Summary | None:
         return next((s for s in self.summaries() if s.step == step and s.name == name), None)
@@ -108,7 +118,9 @@ class LatencyRecorder:
             writer = csv.DictWriter(out, fieldnames=[f.name for f in dataclasses.fields(Summary)])
             writer.writeheader()
             writer.writerows(rows)
-        json_path.write_text(json.dumps({"unit": "us", "latencies": rows}, indent=2) + "\n")
+        total = self.aggregate()
+        doc = {"unit": "us", "latencies": rows, "aggregate": total.row() if total else None}
+        json_path.write_text(json.dumps(doc, indent=2) + "\n")
         return csv_path, json_path
 
 

@@ -29,6 +29,9 @@ def test_percentiles_of_a_known_distribution() -> None:
     assert summary is not None
     assert (summary.p50_us, summary.p90_us, summary.p99_us, summary.p999_us) == (500, 900, 990, 999)
     assert summary.max_us == 1000
+    recorder.record("unary: push", 0.002)  # another name: the aggregate counts both
+    total = recorder.aggregate()
+    assert total is not None and (total.count, total.p50_us, total.max_us) == (1001, 501, 2000)
 
 
 def test_merging_workers_is_exact() -> None:
