@@ -132,14 +132,14 @@ def plot(result: Result, path: Path) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(9, 5))
     offered = [s.offered for s in result.steps]
-    for name in HOT_NAMES:
+    for colour, name in enumerate(HOT_NAMES):  # one colour per request, p50 solid, p99 dashed
         for pct, style in (("p50_us", "-"), ("p99_us", "--")):
             ys = [s.latencies[name].__dict__[pct] / 1000 if name in s.latencies else None
                   for s in result.steps]  # fmt: skip
             points = [(x, y) for x, y in zip(offered, ys, strict=True) if y is not None]
             if points:
                 xs, vals = zip(*points, strict=True)
-                ax.plot(xs, vals, style, marker="o", label=f"{name} {pct[:-3]}")
+                ax.plot(xs, vals, style, color=f"C{colour}", marker="o", label=f"{name} {pct[:-3]}")
     ax.axhline(1.0, color="grey", linewidth=0.8)
     if result.sub_ms_capacity:
         ax.axvline(result.sub_ms_capacity, color="green", linestyle=":", label="sub-ms capacity")
