@@ -86,7 +86,7 @@ class SubMsCapacityShape(LoadTestShape):
             self._index, self._started = index, now
             self._calls_at_start = self._calls()
             listeners.broadcast_step(self.runner.environment, f"step {index + 1}", rates[index])
-        return users, float(users)
+        return users, float(users * 100)  # all at once: the first step is not a ramp
 
     def _end_step(self, now: float, users: int, rate: float) -> bool:
         """Log the step that ended; True to stop (it fell clearly short of its rate)."""
