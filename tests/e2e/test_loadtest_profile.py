@@ -72,7 +72,7 @@ def test_loadtest_profile_drives_the_hot_path(appliance: Stack, workdir: Path) -
         f"{name} {by_name[name]['p50_us']}/{by_name[name]['p99_us']} µs" for name in HOT
     )
     print(
-        f"compose-test: locust {requests} requests, {failures} failures, "
+        f"\ncompose-test: locust {requests} requests, {failures} failures, "
         f"p50 {agg['p50_us'] / 1000:.3f} ms, p99 {agg['p99_us'] / 1000:.3f} ms "
         f"(exact p50/p99: {figures})"
     )
