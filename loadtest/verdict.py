@@ -5,7 +5,7 @@ scenario no user ran (no request with its prefix) is reported as skipped, never 
 so `--users 1` works. A scenario that ran fails when one of its required requests made none
 (e.g. the hot path never fetched), when a request failed more often than allowed, or when its
 exact (HDR, µs) p50 or p99 is not below the limit. Any failure of a request outside the known
-scenarios fails the run too.
+scenarios fails the run too, and so does a run in which no scenario made any request.
 
 Pure: no Locust import (unit-tested in the pytest process).
 """
@@ -104,6 +104,9 @@ def evaluate(
             ok, text = _judge(scenario.rule(name), requests, failures, latency.get(name))
             failed |= not ok
             lines.append(f"{'PASS' if ok else 'FAIL'} {name}: {text}")
+    if not any(requests for requests, _ in counts.values()):
+        failed = True
+        lines.append("FAIL no scenario made any request: nothing was measured")
     for name, (requests, failures) in sorted(counts.items()):
         if failures and not any(s.owns(name) for s in scenarios):
             failed = True

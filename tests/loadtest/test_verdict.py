@@ -21,6 +21,12 @@ def test_a_scenario_without_users_is_skipped_not_failed() -> None:
     assert "SKIP echo: no user ran this scenario" in result.lines
 
 
+def test_a_run_without_any_request_fails() -> None:
+    result = verdict.evaluate(verdict.PACED, {}, {})
+    assert result.failed
+    assert "FAIL no scenario made any request: nothing was measured" in result.lines
+
+
 def test_sub_ms_limits_fail_the_run() -> None:
     counts = {"unary: push": (10, 0), "unary: fetch": (10, 0)}
     exact = {"unary: push": _exact("unary: push", 1000, 2000)}
