@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: help venv redis-bin chromium compose-plugin protos lint lint-perf test fault-test security-test compose-test run bench loadtest clean
+.PHONY: loadtest-web loadtest-capacity
 
 help:
 	@echo "make run      start Redis + the XCom service as local processes (no Docker)"
@@ -18,7 +19,9 @@ help:
 	@echo "make security-test  hostile-tenant tests (floods, ReDoS, claims, error sizes), with figures"
 	@echo "make compose-test  the Compose appliance end to end on a real Docker engine"
 	@echo "make bench    floors vs push/fetch side by side (BENCH_ARGS=--quick for a short run)"
-	@echo "make loadtest bounded headless Locust run (UI scenario only with LEOFLOW_UI_URL set)"
+	@echo "make loadtest paced latency scenario, headless, exact µs percentiles (fails over 1 ms p50)"
+	@echo "make loadtest-web       the same scenario in Locust's web UI (http://127.0.0.1:8089)"
+	@echo "make loadtest-capacity  sub-ms capacity: offered rate raised step by step, plot + JSON"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +85,12 @@ bench: $(VENV)/.bench-stamp redis-bin
 LOADTEST_ARGS ?=
 loadtest: $(VENV)/.loadtest-stamp redis-bin
 	$(PY) -m loadtest.run $(LOADTEST_ARGS)
+
+loadtest-web: $(VENV)/.loadtest-stamp redis-bin
+	$(PY) -m loadtest.run --web $(LOADTEST_ARGS)
+
+loadtest-capacity: $(VENV)/.loadtest-stamp redis-bin
+	$(PY) -m loadtest.run --scenario capacity $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .leoflow .pytest_cache .mypy_cache .ruff_cache

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import random
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# Where the policies are: LEOFLOW_LOADTEST_DAGS if set, else the checkout's config/dags, else
+# where the project image keeps them (the Locust image is built on it).
+IMAGE_DAGS = Path("/etc/leoflow/dags")
 
 # Payload mix for `return_value`: mostly small, some up to 64 KB (bytes of encoded JSON).
 PAYLOAD_SIZES = (100, 1_000, 4_000, 16_000, 64_000)
@@ -64,9 +68,71 @@ class Dag:
         return json.dumps(_valid(self.dag_id, task.task_id, key)).encode()
 
 
+def policies_dir() -> Path:
+    given = os.environ.get("LEOFLOW_LOADTEST_DAGS")
+    candidates = [Path(given)] if given else [ROOT / "config" / "dags", IMAGE_DAGS]
+    for candidate in candidates:
+        if any(candidate.glob("*.json")):
+            return candidate
+    raise SystemExit(
+        f"loadtest: no DAG policies (*.json) in {' or '.join(map(str, candidates))}; set "
+        "LEOFLOW_LOADTEST_DAGS to the directory the service's policies were applied from"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Fetch:
+    task_id: str
+    key: str
+
+
+@dataclasses.dataclass(frozen=True)
+class FetchMany:
+    """Fan-in: one key of every map index of a mapped upstream, in one call."""
+
+    task_id: str
+    key: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Push:
+    key: str
+    value: bytes
+
+
+Op = Fetch | FetchMany | Push
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskInstance:
+    task_id: str
+    map_index: int
+    ops: tuple[Op, ...]
+
+
+def plan(dag: Dag, rng: random.Random) -> list[TaskInstance]:
+    """One run of `dag`: each task instance, in dependency order, fetches its upstreams'
+    outputs at the moment of use (a mapped upstream's in one batch), then pushes its own."""
+    out = []
+    for t in dag.tasks:
+        for map_index in range(t.map_count) if t.map_count else (-1,):
+            ops: list[Op] = []
+            for upstream_id in t.depends_on:
+                upstream = dag.task(upstream_id)
+                if upstream.map_count:
+                    ops.append(FetchMany(upstream_id, "return_value"))
+                    continue
+                keys = (*upstream.schema_keys, "return_value")
+                ops.extend(Fetch(upstream_id, key) for key in keys)
+            own = (*t.schema_keys, "return_value")
+            ops.extend(Push(key, dag.output(t, key, rng)) for key in own)
+            out.append(TaskInstance(t.task_id, map_index, tuple(ops)))
+    return out
+
+
 def load() -> list[Dag]:
     dags = []
-    for path in sorted((ROOT / "config" / "dags").glob("*.json")):
+    for path in sorted(policies_dir().glob("*.json")):
         doc = json.loads(path.read_text())
         tasks = [
             Task(

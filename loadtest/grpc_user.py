@@ -10,6 +10,7 @@ success for Locust, and any other outcome, including OK, into a failure.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -67,13 +68,17 @@ class EventInterceptor(grpc.UnaryUnaryClientInterceptor):
 
 class GrpcUser(User):
     abstract = True
+    # The target without a flag: the SDK's own variable (the Compose service sets it); --host
+    # or Locust's web form win when given.
+    host = os.environ.get("LEOFLOW_XCOM_ADDR")
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        assert self.host, "give the XCom address as --host (host:port)"
-        target = self.host.removeprefix("grpc://")
+        if not self.host:
+            raise SystemExit("loadtest: give the XCom address as LEOFLOW_XCOM_ADDR or --host")
+        self.target = self.host.removeprefix("grpc://")
         self._channel = grpc.intercept_channel(
-            grpc.insecure_channel(target), EventInterceptor(environment)
+            grpc.insecure_channel(self.target), EventInterceptor(environment)
         )
 
     @property

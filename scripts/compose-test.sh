@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # compose-test.sh - `make compose-test`: the Compose appliance on a real Docker engine.
 #
-# Starts an engine if none answers (scripts/docker-engine.sh up), builds the project image and
-# the Redis stand-in (no registry here), checks the Compose files statically, runs the
-# end-to-end tests in tests/e2e, and stops the engine it started (data root kept, so the base
-# image is reused next time). Timings go to stderr.
+# Starts an engine if none answers (scripts/docker-engine.sh up), builds the project image, the
+# Locust image of the `loadtest` profile and the Redis stand-in (no registry here), checks the
+# Compose files statically, runs the end-to-end tests in tests/e2e (the loadtest profile's
+# paced run prints a `compose-test: locust ...` line), and stops the engine it started (data
+# root kept, so the base image is reused next time). Timings go to stderr.
 #
 # Environment: PYTHON (the venv's python), LEOFLOW_IMAGE_BASE (BASE_IMAGE build arg; default
 # debian:bookworm-slim, the base docker-engine.sh imports here; a normal Docker host can leave
@@ -50,6 +51,10 @@ build_args=(--build-arg "VERSION=$version")
 [[ -n $base ]] && build_args+=(--build-arg "BASE_IMAGE=$base")
 docker build --network host -q "${build_args[@]}" -f compose/Dockerfile -t "leoflow/xcom:$version" . >/dev/null
 say "project image leoflow/xcom:$version built in $(since "$t") s ($(docker image ls --format '{{.Size}}' "leoflow/xcom:$version"))"
+t=$(stamp)
+docker build --network host -q "${build_args[@]}" --build-arg "XCOM_IMAGE=leoflow/xcom:$version" \
+    -f compose/Dockerfile.loadtest -t "leoflow/xcom-locust:$version" . >/dev/null
+say "locust image leoflow/xcom-locust:$version built in $(since "$t") s"
 t=$(stamp)
 docker build --network host -q -f compose/redis/Dockerfile.standin -t leoflow/redis-standin:dev compose/redis >/dev/null
 say "redis stand-in built in $(since "$t") s"

@@ -115,3 +115,14 @@ def test_tls_overlay_turns_tls_on_and_default_stays_plaintext() -> None:
     assert tls["xcom-ui"]["environment"]["LEOFLOW_UI_TLS_KEY_FILE"] == f"{secrets_dir}/server.key"
     assert tls["xcom-ui"]["environment"]["UI_HEALTH_URL"].startswith("https://127.0.0.1:")
     assert "ca.crt" in " ".join(tls["xcom-ui"]["healthcheck"]["test"])
+
+
+def test_locust_service_runs_the_image_paced_scenario_without_flags() -> None:
+    locust = compose_config("compose.yaml")["services"]["locust"]
+    command = locust["command"]
+    assert command[:3] == ["locust", "-f", "/app/loadtest/locustfile.py"]
+    assert "--host" not in command  # the target comes from LEOFLOW_XCOM_ADDR
+    assert {"SessionHotPathUser", "UnaryHotPathUser"} <= set(command)
+    assert locust["environment"]["LEOFLOW_XCOM_ADDR"] == "xcom:50051"
+    # The scenarios and the DAG policies come from the image, not from the checkout.
+    assert [v["target"] for v in locust.get("volumes", [])] == ["/var/lib/leoflow/secrets"]
