@@ -107,7 +107,7 @@ class XComReader:
         if flt.task_id is None and flt.map_index is not None:
             infix = keys.map_index_infix(flt.map_index)
         with translated():
-            total, flat, run_info = self._list(
+            total, flat, run_info, first_push = self._list(
                 [run.index, run.expiry, run.meta],
                 [low, high, suffix, flt.offset, flt.limit, infix],
             )
@@ -121,7 +121,7 @@ class XComReader:
             entries.append(
                 XComEntry(dag_id, run_id, task_id, map_index, key, size, pushed, expires)
             )
-        return Page(entries=entries, total=int(total), run_info=_run_info(run_info))
+        return Page(entries=entries, total=int(total), run_info=_run_info(run_info, first_push))
 
 
 class ReadOnlyScript:
@@ -142,8 +142,19 @@ class ReadOnlyScript:
             return self._client.evalsha_ro(self._sha, len(keys), *keys, *args)
 
 
-def _run_info(raw: bytes | None) -> RunInfo:
-    if not raw:
-        return RunInfo()
-    data = json.loads(raw)
-    return RunInfo(logical_date=data.get("logical_date"), run_after=data.get("run_after"))
+def _run_info(raw: bytes | None, first_push: bytes | None) -> RunInfo:
+    """Defensive: a run-facts field that is not what the push script writes is shown as
+    unknown facts, never as an error for every reader of the run."""
+    first = int(first_push) if first_push and first_push.isdigit() else None
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    logical_date, run_after = data.get("logical_date"), data.get("run_after")
+    return RunInfo(
+        logical_date=logical_date if isinstance(logical_date, str) else None,
+        run_after=run_after if isinstance(run_after, str) else None,
+        first_push_ms=first,
+    )
