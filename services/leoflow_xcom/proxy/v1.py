@@ -31,7 +31,7 @@ def item(row: Row) -> dict[str, Any]:
     return {
         "key": e.key,
         "timestamp": render.iso_v1(render.from_ms(e.pushed_at_ms)),
-        "execution_date": render.iso_v1(render.run_fact(row.run_info.logical_date)),
+        "execution_date": render.iso_v1(render.execution_date(row.run_info, e)),
         "map_index": e.map_index,
         "task_id": e.task_id,
         "dag_id": e.dag_id,

@@ -40,7 +40,7 @@ def item(row: Row) -> dict[str, Any]:
         "run_id": e.run_id,
         "dag_display_name": row.dag_display_name,
         "task_display_name": row.task_display_name,
-        "run_after": render.iso_v2(render.run_fact(row.run_info.run_after)),
+        "run_after": render.iso_v2(render.run_after(row.run_info, e)),
     }
 
 
