@@ -14,6 +14,8 @@ import tempfile
 from leoflow_xcom.settings import RedisSettings, UiSettings
 
 APP = "leoflow_xcom.proxy.app:from_env()"
+# Worker class and server hooks (no Server banner; the metrics directory removed on exit).
+SERVING = "leoflow_xcom.proxy.serving"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,8 +44,10 @@ def gunicorn_argv(settings: UiSettings) -> list[str]:
         settings.listen,
         "--workers",
         str(settings.workers),
+        "--config",
+        f"python:{SERVING}",
         "--worker-class",
-        "uvicorn_worker.UvicornWorker",
+        f"{SERVING}.ProxyWorker",
         "--timeout",
         str(settings.timeout),
         "--graceful-timeout",

@@ -1,5 +1,6 @@
 """The read-only UI proxy: one Starlette app, one mounted app per Airflow API generation.
 
+    SecurityHeaders      nosniff and no-store on every response, errors included
     ReadOnlyMiddleware   405 for every method but GET/HEAD, on every path
     AuthMiddleware       Basic or Bearer, constant-time; /health and /openapi.json are open
     /api/v1              Airflow 2 shapes (v1.py)
@@ -26,7 +27,8 @@ from leoflow_xcom.core.errors import XComError
 from leoflow_xcom.proxy import openapi, problems, v1, v2
 from leoflow_xcom.proxy.auth import AuthMiddleware, Credentials
 from leoflow_xcom.proxy.browse import Browser
-from leoflow_xcom.proxy.problems import V1_PREFIX, V2_PREFIX, v2_detail
+from leoflow_xcom.proxy.headers import SecurityHeadersMiddleware
+from leoflow_xcom.proxy.problems import V1_PREFIX, V2_PREFIX
 from leoflow_xcom.proxy.readonly import ReadOnlyMiddleware
 from leoflow_xcom.proxy.telemetry import METRICS_PREFIX, TelemetryMiddleware, metrics_endpoint
 from leoflow_xcom.settings import LogSettings, RedisSettings, UiSettings
@@ -83,10 +85,6 @@ def create_app(settings: UiSettings, redis_settings: RedisSettings) -> Starlette
         # Also reached under /api/v1 when the mount cannot match (e.g. a newline in the path).
         return problems.not_found(request.scope["path"])
 
-    async def internal(request: Request, exc: Exception) -> Response:
-        # Logged with its traceback by the server; the caller learns nothing internal.
-        return v2_detail(500, "Internal Server Error")
-
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
@@ -96,11 +94,13 @@ def create_app(settings: UiSettings, redis_settings: RedisSettings) -> Starlette
             Mount(V2_PREFIX, app=v2.create(browser)),
         ],
         middleware=[
+            Middleware(SecurityHeadersMiddleware),
             Middleware(TelemetryMiddleware, metrics=metrics),
             Middleware(ReadOnlyMiddleware),
             Middleware(AuthMiddleware, credentials=credentials(settings)),
         ],
-        exception_handlers={404: not_found, Exception: internal},
+        # Unhandled exceptions: a 500 from SecurityHeadersMiddleware (headers.py), then logged.
+        exception_handlers={404: not_found},
     )
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
+from leoflow_xcom.core import codec
+from leoflow_xcom.core.errors import XComError
 from leoflow_xcom.core.model import RunInfo, XComEntry
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -59,7 +60,13 @@ def iso_v2(moment: dt.datetime | None) -> str | None:
 
 
 def decode(raw: bytes) -> Any:
-    return json.loads(raw)
+    """A stored value as JSON. The service stores only strict JSON, but the proxy reads
+    whatever Redis holds: anything else (written around the service, or by an older version)
+    is shown as its UTF-8 text, invalid bytes replaced, rather than failing the request."""
+    try:
+        return codec.decode(raw, "value")
+    except XComError:
+        return raw.decode("utf-8", "replace")
 
 
 def stringified(value: Any) -> str | None:
