@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from leoflow_xcom.store import acl
+from tests.proxy.airflow import spec
 from tests.redis_proc import RedisProcess, free_port
 
 BIN = Path(sys.executable).parent
@@ -132,6 +133,8 @@ def proxy(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture
 def http(proxy: Proxy, r: redis.Redis) -> Iterator[httpx.Client]:
-    """An authenticated client; depends on `r` so every test starts from an empty Redis."""
+    """An authenticated client; depends on `r` so every test starts from an empty Redis. Every
+    Airflow-path body it receives is checked against Airflow's own OpenAPI documents."""
     with proxy.client() as client:
+        client.event_hooks["response"].append(spec.check_response)
         yield client
