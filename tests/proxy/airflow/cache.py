@@ -23,6 +23,11 @@ from pathlib import Path
 from tests.redis_proc import ROOT
 
 CACHE = ROOT / ".cache" / "airflow"
+# Airflow's generated clients, by API generation: version and what else their README uses.
+CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "v1": ("2.10.0", ()),
+    "v2": ("3.3.2", ("requests>=2.31,<3",)),  # the 3.x README logs in with requests
+}
 PYTHON_TAG = f"py{sys.version_info.major}.{sys.version_info.minor}"
 INSTALL_TIMEOUT = 600
 
@@ -44,8 +49,9 @@ def _run(args: list[str]) -> None:
         raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-4000:]}")
 
 
-def client_python(version: str, extra: tuple[str, ...] = ()) -> Path:
-    """The python of a virtualenv holding apache-airflow-client==version (plus `extra`)."""
+def client_python(generation: str) -> Path:
+    """The python of a virtualenv holding the generation's apache-airflow-client."""
+    version, extra = CLIENTS[generation]
     name = f"client-{version}-{PYTHON_TAG}"
     venv = CACHE / name
     python = venv / "bin" / "python"

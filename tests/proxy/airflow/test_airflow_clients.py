@@ -31,13 +31,12 @@ pytestmark = pytest.mark.timeout(900)
 
 @pytest.fixture(scope="module")
 def python_v1() -> Path:
-    return cache.client_python("2.10.0")
+    return cache.client_python("v1")
 
 
 @pytest.fixture(scope="module")
 def python_v2() -> Path:
-    # requests: the client's README logs in with it.
-    return cache.client_python("3.3.2", ("requests>=2.31,<3",))
+    return cache.client_python("v2")
 
 
 def drive(python: Path, script: str, proxy: Proxy, calls: list[dict[str, Any]], **over: str) -> Any:
