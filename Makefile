@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv redis-bin chromium compose-plugin protos lint lint-perf test fault-test security-test compose-test run bench loadtest clean
+.PHONY: help venv redis-bin chromium compose-plugin airflow-artefacts protos lint lint-perf test fault-test security-test compose-test run bench loadtest clean
 .PHONY: loadtest-web loadtest-capacity
 
 help:
@@ -58,7 +58,12 @@ lint: venv
 lint-perf: $(VENV)/.bench-stamp $(VENV)/.loadtest-stamp
 	$(VENV)/bin/mypy --strict --config-file pyproject.toml bench loadtest
 
-test: venv redis-bin chromium compose-plugin lint lint-perf
+# Airflow's generated clients (one virtualenv each) and its wheels' OpenAPI documents, cached
+# in .cache/airflow for the proxy's compatibility tests (the tests fetch them too if missing).
+airflow-artefacts: venv
+	$(PY) -m tests.proxy.airflow.prefetch
+
+test: venv redis-bin chromium compose-plugin lint lint-perf airflow-artefacts
 	$(VENV)/bin/pytest -m "not e2e" $(PYTEST_ARGS)
 
 # Redis killed/stalled/restarted/full and the service stopped, under load; prints the figures.

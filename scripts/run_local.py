@@ -122,6 +122,7 @@ def main() -> int:
         "LEOFLOW_UI_USER": "leoflow",
         "LEOFLOW_UI_PASSWORD_FILE": str(SECRETS / secret_names.UI_PASSWORD),
         "LEOFLOW_UI_TOKEN_FILE": str(SECRETS / secret_names.UI_TOKEN),
+        "LEOFLOW_UI_JWT_KEY_FILE": str(SECRETS / secret_names.UI_JWT_KEY),
         "LEOFLOW_UI_REDIS_USERNAME": acl.PROXY_USER,
         "LEOFLOW_UI_REDIS_PASSWORD_FILE": str(SECRETS / secret_names.REDIS_UI_PASSWORD),
         "LEOFLOW_INIT_SECRETS_DIR": str(SECRETS),

@@ -235,9 +235,24 @@ class UiSettings(BaseSettings):
     # Both set: HTTPS on `listen` (gunicorn --certfile/--keyfile).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # Airflow 3's login, `POST /auth/token` (with Basic's user and password): the HS256 key of
+    # the access tokens it issues, and their lifetime in seconds (Airflow's default: a day).
+    jwt_key_file: Path | None = None
+    jwt_expiration: int = Field(default=86_400, ge=60, le=7 * 86_400)
 
     def tls(self) -> tuple[bytes, bytes] | None:
         return tls_pair(self.tls_cert_file, self.tls_key_file, "LEOFLOW_UI_")
+
+    def jwt_key(self) -> bytes | None:
+        if self.jwt_key_file is None:
+            return None
+        key = read_secret_file(self.jwt_key_file, "LEOFLOW_UI_JWT_KEY_FILE").get_secret_value()
+        if len(key.encode("utf-8")) < 32:
+            raise SettingsFileError(
+                f"LEOFLOW_UI_JWT_KEY_FILE: {self.jwt_key_file} holds fewer than 32 bytes; an "
+                "HS256 key needs at least 256 bits (`leoflow-xcom init` generates one)"
+            )
+        return key.encode("utf-8")
 
     def password(self) -> SecretStr | None:
         if self.password_file is None:

@@ -128,7 +128,10 @@ def audit(raw: redis.Redis, dag_id: str, run_id: str, tally: Tally) -> Audit:
         for (_key, i), got in zip(batch, pipe.execute(), strict=True):
             present += got is not None and f'"i":{i}' in got.decode().replace(" ", "")
     indexed = {_text(m) for m in raw.zrange(run.index, 0, -1)}
-    metas = {_text(m) for m in raw.hkeys(run.meta)} - {keys.RUN_INFO_FIELD}
+    metas = {_text(m) for m in raw.hkeys(run.meta)} - {
+        keys.RUN_INFO_FIELD,
+        keys.RUN_FIRST_PUSH_FIELD,
+    }
     values = {
         k.decode()[len(run.tag) + 3 :]
         for k in raw.scan_iter(match=f"{_glob(run.tag)}:v:*", count=1000)

@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from leoflow_xcom.store import acl
+from tests.proxy.airflow import spec
 from tests.redis_proc import RedisProcess, free_port
 
 BIN = Path(sys.executable).parent
@@ -36,6 +37,7 @@ class Proxy:
     password: str
     token: str
     proc: subprocess.Popen[bytes]
+    jwt_key: str  # signs the access tokens of POST /auth/token
 
     @property
     def basic(self) -> dict[str, str]:
@@ -77,6 +79,7 @@ def start_proxy(
     """`verify`: what trusts the proxy's certificate when env_overrides turn HTTPS on."""
     create_acl_users(server)
     user, password, token = "admin", secrets.token_urlsafe(24), secrets.token_urlsafe(32)
+    jwt_key = secrets.token_urlsafe(48)
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LEOFLOW_")},
@@ -86,6 +89,7 @@ def start_proxy(
         "LEOFLOW_UI_USER": user,
         "LEOFLOW_UI_PASSWORD_FILE": str(write_secret(directory, "ui-password", password)),
         "LEOFLOW_UI_TOKEN_FILE": str(write_secret(directory, "ui-token", token)),
+        "LEOFLOW_UI_JWT_KEY_FILE": str(write_secret(directory, "ui-jwt-key", jwt_key)),
         "LEOFLOW_UI_REDIS_USERNAME": acl.PROXY_USER,
         "LEOFLOW_UI_REDIS_PASSWORD_FILE": str(
             write_secret(directory, "redis-ui-password", PROXY_REDIS_PASSWORD)
@@ -104,7 +108,7 @@ def start_proxy(
             raise RuntimeError(f"proxy exited: {(directory / 'proxy.log').read_text()}")
         try:
             if httpx.get(f"{url}/health", timeout=1, verify=verify).status_code in (200, 503):
-                return Proxy(url, user, password, token, proc)
+                return Proxy(url, user, password, token, proc, jwt_key)
         except httpx.TransportError:
             time.sleep(0.05)
     proc.kill()
@@ -129,6 +133,8 @@ def proxy(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture
 def http(proxy: Proxy, r: redis.Redis) -> Iterator[httpx.Client]:
-    """An authenticated client; depends on `r` so every test starts from an empty Redis."""
+    """An authenticated client; depends on `r` so every test starts from an empty Redis. Every
+    Airflow-path body it receives is checked against Airflow's own OpenAPI documents."""
     with proxy.client() as client:
+        client.event_hooks["response"].append(spec.check_response)
         yield client

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 import redis
@@ -56,7 +58,24 @@ def test_display_names_come_from_the_policy(data: httpx.Client, r: redis.Redis) 
     assert (entry["dag_display_name"], entry["task_display_name"]) == ("Test DAG", "Task A")
     PolicyStore(r).remove(["test_dag"])
     entry = data.get(f"{BASE}/a/xcomEntries/typed").json()
-    assert (entry["dag_display_name"], entry["task_display_name"]) == (None, None)
+    # No policy declares it any more: the ids, as Airflow shows a DAG without display_name.
+    assert (entry["dag_display_name"], entry["task_display_name"]) == ("test_dag", "a")
+
+
+def test_run_without_dates_shows_its_first_push_as_run_after(
+    data: httpx.Client, client_for: ClientFor
+) -> None:
+    """Airflow 3 requires run_after; a run whose tokens carried no dates shows the time of its
+    first push, the same for every entry and kept when later pushes come."""
+    time.sleep(0.01)  # a later push gets a later timestamp (ms)
+    client_for(task_id="a", run_id="run_2").push("later", 1)
+    url = "/api/v2/dags/test_dag/dagRuns/run_2/taskInstances/a/xcomEntries"
+    later, first = data.get(url).json()["xcom_entries"]
+    assert (first["key"], later["key"]) == ("typed", "later")
+    assert later["timestamp"] > first["timestamp"]
+    assert first["run_after"] == later["run_after"] == first["timestamp"]
+    # Airflow 3 declares logical_date nullable: a run without one shows null, as Airflow does.
+    assert first["logical_date"] is None
 
 
 def test_paging_default_50_max_100_and_zero(data: httpx.Client) -> None:

@@ -17,7 +17,7 @@ from leoflow_xcom.core.errors import (
     StoreUnavailableError,
     XComNotFoundError,
 )
-from leoflow_xcom.core.model import ListFilter, Selector, XComRef
+from leoflow_xcom.core.model import ListFilter, RunInfo, Selector, XComRef
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.layout import ensure_layout
@@ -237,3 +237,23 @@ def test_layout_version_is_stamped_and_an_unknown_one_refused(
     raw.set(keys.LAYOUT_KEY, "99")
     with pytest.raises(LayoutMismatchError, match="layout version 99"):
         ensure_layout(client)
+
+
+def test_run_keeps_its_first_push_time_and_shrugs_off_bad_facts(
+    store: tuple[XComWriter, XComReader], raw: redis.Redis
+) -> None:
+    """The first push's time (Redis clock) is kept for the run; later pushes do not move it.
+    A run-facts field that is not the JSON the push writes reads as unknown facts."""
+    writer, reader = store
+    writer.push("d", "r", XComRef("t", "first"), b"1", TTL)
+    first = reader.list("d", "r", ListFilter()).entries[0].pushed_at_ms
+    time.sleep(0.01)
+    writer.push("d", "r", XComRef("t", "second"), b"2", TTL, run_info=b'{"run_after": "x"}')
+    page = reader.list("d", "r", ListFilter())
+    assert page.run_info == RunInfo(run_after="x", first_push_ms=first)
+    assert page.entries[1].pushed_at_ms > first
+    meta = keys.run_keys("d", "r").meta
+    assert raw.hget(meta, keys.RUN_FIRST_PUSH_FIELD) == str(first).encode()
+    for garbage in (b"\xff\xfe", b"[1, 2]", b'{"logical_date": 5}'):
+        raw.hset(meta, keys.RUN_INFO_FIELD, garbage)
+        assert reader.list("d", "r", ListFilter()).run_info == RunInfo(first_push_ms=first)

@@ -14,6 +14,8 @@ import tempfile
 from leoflow_xcom.settings import RedisSettings, UiSettings
 
 APP = "leoflow_xcom.proxy.app:from_env()"
+# Worker class and server hooks (no Server banner; the metrics directory removed on exit).
+SERVING = "leoflow_xcom.proxy.serving"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,7 +26,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "LEOFLOW_UI_LISTEN, LEOFLOW_UI_WORKERS, LEOFLOW_UI_TIMEOUT, LEOFLOW_UI_GRACEFUL_TIMEOUT, "
         "LEOFLOW_UI_KEEPALIVE, LEOFLOW_UI_USER, LEOFLOW_UI_PASSWORD_FILE, LEOFLOW_UI_TOKEN_FILE, "
         "LEOFLOW_UI_REDIS_USERNAME, LEOFLOW_UI_REDIS_PASSWORD_FILE, LEOFLOW_UI_TLS_CERT_FILE, "
-        "LEOFLOW_UI_TLS_KEY_FILE (both: HTTPS), LEOFLOW_REDIS_URL.",
+        "LEOFLOW_UI_TLS_KEY_FILE (both: HTTPS), LEOFLOW_UI_JWT_KEY_FILE and "
+        "LEOFLOW_UI_JWT_EXPIRATION (POST /auth/token), LEOFLOW_REDIS_URL.",
     )
     parser.add_argument("--listen", help="address to bind (default LEOFLOW_UI_LISTEN)")
     parser.set_defaults(handler=run)
@@ -42,8 +45,10 @@ def gunicorn_argv(settings: UiSettings) -> list[str]:
         settings.listen,
         "--workers",
         str(settings.workers),
+        "--config",
+        f"python:{SERVING}",
         "--worker-class",
-        "uvicorn_worker.UvicornWorker",
+        f"{SERVING}.ProxyWorker",
         "--timeout",
         str(settings.timeout),
         "--graceful-timeout",

@@ -8,6 +8,7 @@ atomic script in one hash slot and the layout works unchanged on Redis Cluster:
     xcom:{<dag>:<run>}:e            zset     index, score = expiry (Unix ms): prunes expired
     xcom:{<dag>:<run>}:m            hash     member -> "size:pushed_ms:expires_ms";
                                              "@run" -> run facts (JSON)
+                                             "@first" -> the run's first push (Unix ms)
 
     member = <task>!<map_index + 1, 10 digits>!<key>
 
@@ -36,6 +37,9 @@ KEY_PATTERN: Final = "xcom:*"
 # zset, all scores 0: "<dag>:<run>" of every run that has (or had) XComs, for listing runs.
 RUNS_KEY: Final = "xcom:runs"
 RUN_INFO_FIELD: Final = "@run"  # cannot clash: members start with a percent-encoded task id
+# Set by the first push of a run (HSETNX on every push): the fallback time the UI proxy shows
+# for a run whose tokens carried no dates.
+RUN_FIRST_PUSH_FIELD: Final = "@first"
 
 _MAP_WIDTH = 10
 # Below every unreserved character quote() leaves as is ("-", ".", "0-9", "A-Z", "_", "a-z",

@@ -68,6 +68,8 @@ class RunInfo:
 
     logical_date: str | None = None
     run_after: str | None = None
+    # When the run's first XCom was pushed (Redis clock); None for runs stored before it was kept.
+    first_push_ms: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ REDIS_XCOM_PASSWORD: Final = "redis-xcom-password"
 REDIS_UI_PASSWORD: Final = "redis-xcom-ui-password"
 UI_PASSWORD: Final = "ui-password"
 UI_TOKEN: Final = "ui-token"
+UI_JWT_KEY: Final = "ui-jwt-key"  # signs the proxy's `POST /auth/token` access tokens
 # In the ACL directory, not here: the Redis container (another uid) reads it for its
 # healthcheck. It grants PING and nothing else.
 HEALTHCHECK_PASSWORD: Final = "redis-healthcheck-password"
@@ -30,6 +31,7 @@ NAMES: Final = (
     REDIS_UI_PASSWORD,
     UI_PASSWORD,
     UI_TOKEN,
+    UI_JWT_KEY,
     HEALTHCHECK_PASSWORD,
 )
 _NBYTES: Final = 48  # 384 bits of randomness, 64 URL-safe characters

@@ -1,9 +1,11 @@
 """The read-only UI proxy: one Starlette app, one mounted app per Airflow API generation.
 
+    SecurityHeaders      nosniff and no-store on every response, errors included
     ReadOnlyMiddleware   405 for every method but GET/HEAD, on every path
-    AuthMiddleware       Basic or Bearer, constant-time; /health and /openapi.json are open
+    AuthMiddleware       Basic or Bearer, constant-time; /health, /openapi.json, /auth/token open
     /api/v1              Airflow 2 shapes (v1.py)
     /api/v2              Airflow 3 shapes (v2.py)
+    /auth/token          Airflow 3's login: an expiring read-only access token (login.py)
     /health              liveness, Redis reachability and the memory warning
     /metrics             Prometheus (behind the same auth as the API; telemetry.py)
     /openapi.json        this proxy's own API
@@ -24,10 +26,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from leoflow_xcom.core.errors import XComError
-from leoflow_xcom.proxy import openapi, problems, v1, v2
-from leoflow_xcom.proxy.auth import AuthMiddleware, Credentials
+from leoflow_xcom.proxy import login, openapi, problems, v1, v2
+from leoflow_xcom.proxy.auth import LOGIN_PATH, AuthMiddleware, Credentials
 from leoflow_xcom.proxy.browse import Browser
-from leoflow_xcom.proxy.problems import V1_PREFIX, V2_PREFIX, v2_detail
+from leoflow_xcom.proxy.headers import SecurityHeadersMiddleware
+from leoflow_xcom.proxy.problems import V1_PREFIX, V2_PREFIX
 from leoflow_xcom.proxy.readonly import ReadOnlyMiddleware
 from leoflow_xcom.proxy.telemetry import METRICS_PREFIX, TelemetryMiddleware, metrics_endpoint
 from leoflow_xcom.proxy.ui import pages
@@ -51,12 +54,14 @@ def credentials(settings: UiSettings) -> Credentials:
         user=settings.user.encode() if settings.user and password else None,
         password=password.get_secret_value().encode() if password and settings.user else None,
         token=token.get_secret_value().encode() if token else None,
+        access_key=settings.jwt_key(),
     )
 
 
 def create_app(settings: UiSettings, redis_settings: RedisSettings) -> Starlette:
     client = connect(settings.redis(redis_settings))
     browser = Browser(client)
+    allowed = credentials(settings)
 
     registry = CollectorRegistry()
     metrics = CallMetrics(registry, METRICS_PREFIX, ("route", "status"))
@@ -86,10 +91,6 @@ def create_app(settings: UiSettings, redis_settings: RedisSettings) -> Starlette
         # Also reached under /api/v1 when the mount cannot match (e.g. a newline in the path).
         return problems.not_found(request.scope["path"])
 
-    async def internal(request: Request, exc: Exception) -> Response:
-        # Logged with its traceback by the server; the caller learns nothing internal.
-        return v2_detail(500, "Internal Server Error")
-
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
@@ -97,15 +98,28 @@ def create_app(settings: UiSettings, redis_settings: RedisSettings) -> Starlette
             Route("/metrics", metrics_endpoint(registry, store), methods=["GET"]),
             Mount(V1_PREFIX, app=v1.create(browser)),
             Mount(V2_PREFIX, app=v2.create(browser)),
+            *login_routes(allowed, settings.jwt_expiration),
             *pages.routes(browser, Catalog(client)),
         ],
         middleware=[
+            Middleware(SecurityHeadersMiddleware),
             Middleware(TelemetryMiddleware, metrics=metrics),
-            Middleware(ReadOnlyMiddleware),
-            Middleware(AuthMiddleware, credentials=credentials(settings)),
+            Middleware(ReadOnlyMiddleware, login_path=LOGIN_PATH if allowed.can_log_in else None),
+            Middleware(AuthMiddleware, credentials=allowed),
         ],
-        exception_handlers={404: not_found, Exception: internal},
+        # Unhandled exceptions: a 500 from SecurityHeadersMiddleware (headers.py), then logged.
+        exception_handlers={404: not_found},
     )
+
+
+def login_routes(allowed: Credentials, expires_in: int) -> list[Route]:
+    """`/auth/token` only with a token key and a Basic user to log in as."""
+    if not allowed.can_log_in:
+        return []
+    return [
+        Route(LOGIN_PATH, login.token_endpoint(allowed, expires_in), methods=["POST"]),
+        Route(LOGIN_PATH, login.token_without_credentials, methods=["GET"]),
+    ]
 
 
 def from_env() -> Starlette:

@@ -1,7 +1,9 @@
 """HTTP Basic and Bearer authentication, checked in constant time, before any route runs.
 
-`/health` and `/openapi.json` stay open (liveness probes and API tooling). A refusal is a 401
-with one WWW-Authenticate challenge per accepted scheme, in the generation's error shape.
+Bearer takes the static token (LEOFLOW_UI_TOKEN_FILE) or an access token from `POST
+/auth/token` (access_tokens.py). `/health`, `/openapi.json` and the login itself stay open.
+A refusal is a 401 with one WWW-Authenticate challenge per accepted scheme, in the
+generation's error shape.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ import base64
 import binascii
 import dataclasses
 import hmac
+import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from leoflow_xcom.proxy import problems
+from leoflow_xcom.proxy import access_tokens, problems
 from leoflow_xcom.settings import SettingsFileError
 
 REALM = "leoflow-xcom"
-OPEN_PATHS = frozenset({"/health", "/openapi.json"})
+LOGIN_PATH = "/auth/token"
+OPEN_PATHS = frozenset({"/health", "/openapi.json", LOGIN_PATH})
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
@@ -27,6 +31,8 @@ class Credentials:
     user: bytes | None = None
     password: bytes | None = None
     token: bytes | None = None
+    # Signs and checks the access tokens of `POST /auth/token`; None: no login route.
+    access_key: bytes | None = None
 
     def __post_init__(self) -> None:
         basic = self.user is not None and self.password is not None
@@ -44,21 +50,39 @@ class Credentials:
         if scheme.lower() == "basic":
             return self._basic(value)
         if scheme.lower() == "bearer":
-            return self.token is not None and hmac.compare_digest(value.encode(), self.token)
+            return self._bearer(value)
         return False
 
-    def _basic(self, value: str) -> bool:
+    @property
+    def can_log_in(self) -> bool:
+        return self.access_key is not None and self.user is not None and self.password is not None
+
+    def login(self, user: bytes, password: bytes) -> bool:
+        """The Basic user and password, as `POST /auth/token` receives them."""
         if self.user is None or self.password is None:
             return False
+        # Both comparisons always run: the time taken says nothing about which part was wrong.
+        user_ok = hmac.compare_digest(user, self.user)
+        password_ok = hmac.compare_digest(password, self.password)
+        return user_ok and password_ok
+
+    def _basic(self, value: str) -> bool:
         try:
             decoded = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             return False
         user, sep, password = decoded.partition(b":")
-        # Both comparisons always run: the time taken says nothing about which part was wrong.
-        user_ok = hmac.compare_digest(user, self.user)
-        password_ok = hmac.compare_digest(password, self.password)
-        return bool(sep) and user_ok and password_ok
+        return self.login(user, password) and bool(sep)
+
+    def _bearer(self, value: str) -> bool:
+        if self.token is not None and hmac.compare_digest(value.encode(), self.token):
+            return True
+        if not self.can_log_in:
+            return False
+        assert self.access_key is not None and self.user is not None
+        return access_tokens.verify(
+            self.access_key, value, self.user.decode(), now=int(time.time())
+        )
 
 
 class AuthMiddleware:
@@ -68,7 +92,7 @@ class AuthMiddleware:
         challenges = []
         if credentials.user is not None:
             challenges.append(f'Basic realm="{REALM}", charset="UTF-8"')
-        if credentials.token is not None:
+        if credentials.token is not None or credentials.can_log_in:
             challenges.append(f'Bearer realm="{REALM}"')
         self._challenges = [(b"www-authenticate", c.encode()) for c in challenges]
 

@@ -31,8 +31,8 @@ _MAX_OFFSET = 2**31
 class Row:
     entry: XComEntry
     run_info: RunInfo
-    dag_display_name: str | None
-    task_display_name: str | None
+    dag_display_name: str
+    task_display_name: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -9,9 +9,8 @@ from leoflow_xcom.store.registry import PolicyStore
 
 
 class DisplayNames:
-    """Airflow's rule: a DAG's or task's display name is its `display_name`, else its id. We
-    apply it only to DAGs and tasks the policies declare; for anything else the name is unknown
-    and shown as null rather than invented."""
+    """Airflow's rule: a DAG's or task's display name is its `display_name`, else its id. A DAG
+    or task no policy declares (any more) has no display name: its id, as Airflow shows it."""
 
     def __init__(self, store: PolicyStore) -> None:
         self._store = store
@@ -28,16 +27,12 @@ class DisplayNames:
             return self._policies
 
 
-def dag_display_name(policies: dict[str, DagPolicy], dag_id: str) -> str | None:
+def dag_display_name(policies: dict[str, DagPolicy], dag_id: str) -> str:
     policy = policies.get(dag_id)
-    if policy is None:
-        return None
-    return policy.display_name or dag_id
+    return (policy.display_name if policy is not None else None) or dag_id
 
 
-def task_display_name(policies: dict[str, DagPolicy], dag_id: str, task_id: str) -> str | None:
+def task_display_name(policies: dict[str, DagPolicy], dag_id: str, task_id: str) -> str:
     policy = policies.get(dag_id)
     task = policy.task(task_id) if policy is not None else None
-    if task is None:
-        return None
-    return task.display_name or task_id
+    return (task.display_name if task is not None else None) or task_id

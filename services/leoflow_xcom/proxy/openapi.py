@@ -54,7 +54,7 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 _V1_ITEM = {
     "key": _STR,
     "timestamp": _TIME,
-    "execution_date": _TIME_OR_NULL,
+    "execution_date": _TIME,  # the run's first push time when no logical date was recorded
     "map_index": _INT,
     "task_id": _STR,
     "dag_id": _STR,
@@ -67,9 +67,9 @@ _V2_ITEM = {
     "task_id": _STR,
     "dag_id": _STR,
     "run_id": _STR,
-    "dag_display_name": _STR_OR_NULL,
-    "task_display_name": _STR_OR_NULL,
-    "run_after": _TIME_OR_NULL,
+    "dag_display_name": _STR,
+    "task_display_name": _STR,
+    "run_after": _TIME,  # the run's first push time when none was recorded
 }
 _ANY = {"description": "the XCom value: JSON, or its Python str() when stringify is true"}
 
@@ -103,6 +103,30 @@ _SCHEMAS = {
                         "ctx": {"type": "object"},
                     },
                     "required": ["type", "loc", "msg", "input"],
+                },
+            }
+        }
+    ),
+    "LoginBody": {
+        "type": "object",
+        "properties": {"username": {**_STR, "minLength": 1}, "password": {**_STR, "minLength": 1}},
+        "required": ["username", "password"],
+        "additionalProperties": False,
+    },
+    "LoginResponse": _object({"access_token": _STR}),
+    "LoginValidationError": _object(
+        {
+            "detail": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "type": _STR,
+                        "loc": {"type": "array", "items": {"oneOf": [_STR, _INT]}},
+                        "msg": _STR,
+                        "ctx": {"type": "object"},
+                    },
+                    "required": ["type", "loc", "msg"],
                 },
             }
         }
@@ -265,6 +289,35 @@ DOCUMENT: Final[dict[str, Any]] = {
         },
         **_V1,
         **_V2,
+        "/auth/token": {
+            "post": {
+                "operationId": "create_token",
+                "summary": "Airflow 3's login: the Basic user and password give an expiring "
+                "read-only Bearer token (no credentials needed to call it)",
+                "security": [],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        _JSON: {"schema": _ref("LoginBody")},
+                        "application/x-www-form-urlencoded": {"schema": _ref("LoginBody")},
+                    },
+                },
+                "responses": {
+                    "201": _response("the access token", "LoginResponse"),
+                    "400": _response("empty username or password", "V2HTTPError"),
+                    "401": _response("wrong credentials", "V2HTTPError"),
+                    "413": _response("body too large", "V2HTTPError"),
+                    "415": _response("not JSON or a form", "V2HTTPError"),
+                    "422": _response("malformed body", "LoginValidationError"),
+                },
+            },
+            "get": {
+                "operationId": "create_token_without_credentials",
+                "summary": "Airflow's token without credentials (all-admins mode): never here",
+                "security": [],
+                "responses": {"403": _response("credentials needed", "V2HTTPError")},
+            },
+        },
     },
     "components": {
         "schemas": _SCHEMAS,

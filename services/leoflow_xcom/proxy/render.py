@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
+
+from leoflow_xcom.core import codec
+from leoflow_xcom.core.errors import XComError
+from leoflow_xcom.core.model import RunInfo, XComEntry
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -28,9 +31,25 @@ def run_fact(text: str | None) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
-def iso_v1(moment: dt.datetime | None) -> str | None:
+def first_push(info: RunInfo, entry: XComEntry) -> dt.datetime:
+    """The run's first push time: the fallback for run dates Airflow requires but no token
+    carried. Runs stored before the first push was kept fall back to this entry's own push."""
+    return from_ms(info.first_push_ms if info.first_push_ms is not None else entry.pushed_at_ms)
+
+
+def execution_date(info: RunInfo, entry: XComEntry) -> dt.datetime:
+    """Airflow 2's execution_date (a required string): the logical date, else the first push."""
+    return run_fact(info.logical_date) or first_push(info, entry)
+
+
+def run_after(info: RunInfo, entry: XComEntry) -> dt.datetime:
+    """Airflow 3's run_after (a required datetime): the recorded one, else the first push."""
+    return run_fact(info.run_after) or first_push(info, entry)
+
+
+def iso_v1(moment: dt.datetime) -> str:
     """Airflow 2 (marshmallow): `2026-05-21T10:00:00.123000+00:00`."""
-    return moment.isoformat() if moment is not None else None
+    return moment.isoformat()
 
 
 def iso_v2(moment: dt.datetime | None) -> str | None:
@@ -41,7 +60,13 @@ def iso_v2(moment: dt.datetime | None) -> str | None:
 
 
 def decode(raw: bytes) -> Any:
-    return json.loads(raw)
+    """A stored value as JSON. The service stores only strict JSON, but the proxy reads
+    whatever Redis holds: anything else (written around the service, or by an older version)
+    is shown as its UTF-8 text, invalid bytes replaced, rather than failing the request."""
+    try:
+        return codec.decode(raw, "value")
+    except XComError:
+        return raw.decode("utf-8", "replace")
 
 
 def stringified(value: Any) -> str | None:

@@ -21,6 +21,7 @@ from leoflow_xcom.proxy import render
 from leoflow_xcom.proxy.browse import Browser, Query, Row
 from leoflow_xcom.proxy.params import ParamProblem, Params
 from leoflow_xcom.proxy.problems import V1_NOT_FOUND, store_status, v1_problem
+from leoflow_xcom.proxy.responses import ValueResponse
 
 PAGE_LIMIT = 100  # Airflow 2's maximum_page_limit and fallback_page_limit defaults
 BASE = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries"
@@ -31,7 +32,7 @@ def item(row: Row) -> dict[str, Any]:
     return {
         "key": e.key,
         "timestamp": render.iso_v1(render.from_ms(e.pushed_at_ms)),
-        "execution_date": render.iso_v1(render.run_fact(row.run_info.logical_date)),
+        "execution_date": render.iso_v1(render.execution_date(row.run_info, e)),
         "map_index": e.map_index,
         "task_id": e.task_id,
         "dag_id": e.dag_id,
@@ -89,7 +90,7 @@ def create(browser: Browser) -> Starlette:
             return v1_problem(404, "XCom entry not found")
         row, raw = found
         value = render.decode(raw)
-        return JSONResponse(
+        return ValueResponse(
             {**item(row), "value": render.stringified(value) if stringify else value}
         )
 

@@ -22,6 +22,7 @@ from leoflow_xcom.proxy import render
 from leoflow_xcom.proxy.browse import Browser, Query, Row
 from leoflow_xcom.proxy.params import ParamProblem, Params
 from leoflow_xcom.proxy.problems import store_status, v2_detail
+from leoflow_xcom.proxy.responses import ValueResponse
 
 DEFAULT_LIMIT = 50  # Airflow 3's fallback_page_limit
 MAX_LIMIT = 100  # Airflow 3's maximum_page_limit
@@ -40,7 +41,7 @@ def item(row: Row) -> dict[str, Any]:
         "run_id": e.run_id,
         "dag_display_name": row.dag_display_name,
         "task_display_name": row.task_display_name,
-        "run_after": render.iso_v2(render.run_fact(row.run_info.run_after)),
+        "run_after": render.iso_v2(render.run_after(row.run_info, e)),
     }
 
 
@@ -111,7 +112,7 @@ def create(browser: Browser) -> Starlette:
             return v2_detail(404, f"XCom entry with key: `{key}` not found")
         row, raw = found
         value = render.decode(raw)
-        return JSONResponse(
+        return ValueResponse(
             {**item(row), "value": render.stringified(value) if stringify else value}
         )
 

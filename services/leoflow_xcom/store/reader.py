@@ -142,7 +142,7 @@ def _list_call(dag_id: str, run_id: str, flt: ListFilter) -> tuple[list[str], li
 
 
 def _page(dag_id: str, run_id: str, reply: Any) -> Page:
-    total, flat, run_info = reply
+    total, flat, run_info, first_push = reply
     entries = []
     for i in range(0, len(flat), 2):
         task_id, map_index, key = keys.parse_member(flat[i].decode())
@@ -151,7 +151,7 @@ def _page(dag_id: str, run_id: str, reply: Any) -> Page:
             continue  # an index entry without meta would be a bug; never show half an entry
         size, pushed, expires = keys.parse_meta(meta)
         entries.append(XComEntry(dag_id, run_id, task_id, map_index, key, size, pushed, expires))
-    return Page(entries=entries, total=int(total), run_info=run_info_from(run_info))
+    return Page(entries=entries, total=int(total), run_info=run_info_from(run_info, first_push))
 
 
 class ReadOnlyScript:
@@ -186,8 +186,19 @@ class ReadOnlyScript:
             return list(pipe.execute())
 
 
-def run_info_from(raw: bytes | None) -> RunInfo:
-    if not raw:
-        return RunInfo()
-    data = json.loads(raw)
-    return RunInfo(logical_date=data.get("logical_date"), run_after=data.get("run_after"))
+def run_info_from(raw: bytes | None, first_push: bytes | None = None) -> RunInfo:
+    """Defensive: a run-facts field that is not what the push script writes is shown as
+    unknown facts, never as an error for every reader of the run."""
+    first = int(first_push) if first_push and first_push.isdigit() else None
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    logical_date, run_after = data.get("logical_date"), data.get("run_after")
+    return RunInfo(
+        logical_date=logical_date if isinstance(logical_date, str) else None,
+        run_after=run_after if isinstance(run_after, str) else None,
+        first_push_ms=first,
+    )

@@ -27,6 +27,8 @@ redis.call('HSET', KEYS[4], member, string.len(ARGV[1]) .. ':' .. now .. ':' .. 
 if ARGV[4] ~= '' then
   redis.call('HSETNX', KEYS[4], '@run', ARGV[4])
 end
+-- keys.RUN_FIRST_PUSH_FIELD: kept from the run's first push on (the UI's fallback run time).
+redis.call('HSETNX', KEYS[4], '@first', now)
 -- Drop index entries whose values Redis has already expired (bounded work per push).
 local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 64)
 if #dead > 0 then
@@ -47,7 +49,7 @@ return {expires, fresh}
 # KEYS: index, expiry, meta
 # ARGV: min, max (ZRANGEBYLEX bounds), key suffix ("" = any key), offset, limit,
 #       map-index infix (":<encoded map index>:" = one map index of any task; "" = any)
-# Returns {total, {member, meta, member, meta, ...}, run_info or false}
+# Returns {total, {member, meta, member, meta, ...}, run_info or false, first push ms or false}
 LIST: Final = """#!lua flags=no-writes
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -89,7 +91,7 @@ if #page > 0 then
     out[#out + 1] = metas[i] or ''
   end
 end
-return {total, out, redis.call('HGET', KEYS[3], '@run')}
+return {total, out, redis.call('HGET', KEYS[3], '@run'), redis.call('HGET', KEYS[3], '@first')}
 """
 
 # Read-only summary of one run for the XCom browser, one round trip, O(XComs of the run):
