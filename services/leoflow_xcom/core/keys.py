@@ -8,6 +8,11 @@ atomic script in one hash slot and the layout works unchanged on Redis Cluster:
     xcom:{<dag>:<run>}:e            zset     index, score = expiry (Unix ms): prunes expired
     xcom:{<dag>:<run>}:m            hash     member -> "size:pushed_ms:expires_ms";
                                              "@run" -> run facts (JSON)
+    xcom:{<dag>:<run>}:k            zset     the same members by key, all scores 0:
+                                             <key>!<task>!<map> (key filters, mapped fan-in)
+    xcom:{<dag>:<run>}:q            hash     quota usage: "b"/"n" bytes and count of the run,
+                                             "b:<task>!<map>!"/"n:<task>!<map>!" per task
+                                             instance; kept in step by push, prune and clear
 
     member = <task>!<map_index + 1, 10 digits>!<key>
 
@@ -17,7 +22,18 @@ the same key. The member separator `!` sorts below every character an escaped id
 a task sorts before the tasks whose ids extend it (`a` < `a1`), and the fixed-width map index
 keeps lexical order equal to numeric order.
 
-Global keys (not per run): the layout version and the DAG policy registry.
+Global keys (not per run): the layout version, the DAG policy registry and the run indexes
+
+    xcom:runs:all                   zset     every run, score = expiry of its newest value
+    xcom:runs:dag:<dag>             zset     the same, for one DAG
+
+written by every push (so a retried push is always listed) and pruned by score, so listing
+runs newest-first or oldest-first is O(page) whatever the number of runs. They are the only
+keys a push touches outside its run's hash slot: on Redis Cluster they would need their own
+slot-aware registration (the appliance runs one Redis node).
+
+Layout 2 added the key index, the quota counters and the time-ordered run indexes; a layout-1
+store is migrated in place at start (store/migrate.py).
 """
 
 from __future__ import annotations
@@ -27,14 +43,15 @@ import functools
 from typing import Final
 from urllib.parse import quote, unquote
 
-LAYOUT_VERSION: Final = 1
+LAYOUT_VERSION: Final = 2
 LAYOUT_KEY: Final = "xcom:layout"
 POLICIES_KEY: Final = "xcom:policies"
 POLICIES_REV_KEY: Final = "xcom:policies:rev"
 # Every key this service touches starts with this (ACL key patterns use it).
 KEY_PATTERN: Final = "xcom:*"
-# zset, all scores 0: "<dag>:<run>" of every run that has (or had) XComs, for listing runs.
-RUNS_KEY: Final = "xcom:runs"
+# Layout 1's run registry (zset, all scores 0); layout 2 replaces it with the run indexes.
+LEGACY_RUNS_KEY: Final = "xcom:runs"
+RUNS_ALL_KEY: Final = "xcom:runs:all"
 RUN_INFO_FIELD: Final = "@run"  # cannot clash: members start with a percent-encoded task id
 
 _MAP_WIDTH = 10
@@ -58,6 +75,8 @@ class RunKeys:
     index: str
     expiry: str
     meta: str
+    by_key: str
+    quota: str
 
     def value(self, member: str) -> str:
         return f"{self.tag}:v:{member}"
@@ -66,7 +85,19 @@ class RunKeys:
 @functools.lru_cache(maxsize=4096)
 def run_keys(dag_id: str, run_id: str) -> RunKeys:
     tag = f"xcom:{{{escape(dag_id)}:{escape(run_id)}}}"
-    return RunKeys(tag=tag, index=f"{tag}:i", expiry=f"{tag}:e", meta=f"{tag}:m")
+    return RunKeys(
+        tag=tag,
+        index=f"{tag}:i",
+        expiry=f"{tag}:e",
+        meta=f"{tag}:m",
+        by_key=f"{tag}:k",
+        quota=f"{tag}:q",
+    )
+
+
+def dag_runs_key(dag_id: str) -> str:
+    """The time-ordered run index of one DAG."""
+    return f"xcom:runs:dag:{escape(dag_id)}"
 
 
 def run_member(dag_id: str, run_id: str) -> str:
@@ -94,6 +125,18 @@ def member(task_id: str, map_index: int, key: str) -> str:
 def parse_member(text: str) -> tuple[str, int, str]:
     task, mapped, key = text.split(SEP)
     return unescape(task), int(mapped) - 1, unescape(key)
+
+
+def key_member(task_id: str, map_index: int, key: str) -> str:
+    """The member of the by-key index: <key>!<task>!<map>."""
+    return f"{escape(key)}{SEP}{escape(task_id)}{SEP}{encode_map_index(map_index)}"
+
+
+def key_prefix(key: str, task_id: str | None = None) -> str:
+    """By-key index prefix of one key (of any task, or of one task: all its map indexes)."""
+    if task_id is None:
+        return f"{escape(key)}{SEP}"
+    return f"{escape(key)}{SEP}{escape(task_id)}{SEP}"
 
 
 def task_prefix(task_id: str) -> str:

@@ -39,3 +39,11 @@ MAX_METADATA_BYTES: Final = 16 * 1024
 
 # JSON nesting deeper than this is refused before it can exhaust the parser's stack.
 MAX_JSON_DEPTH: Final = 256
+
+# Default XCom quotas (a DAG's `xcom_quota` overrides them; LEOFLOW_XCOM_QUOTA_* change the
+# defaults; 0 means no limit). Sized so one task instance cannot take more than a small share
+# of the appliance's 512 MB Redis, and one run not more than a quarter of it.
+DEFAULT_QUOTA_RUN_BYTES: Final = 128 * 1024 * 1024
+DEFAULT_QUOTA_RUN_COUNT: Final = 100_000
+DEFAULT_QUOTA_TASK_INSTANCE_BYTES: Final = 32 * 1024 * 1024
+DEFAULT_QUOTA_TASK_INSTANCE_COUNT: Final = 10_000

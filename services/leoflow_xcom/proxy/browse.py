@@ -1,13 +1,18 @@
 """What both API generations ask of the store: a page of entries, one entry with its value.
 
 Paging happens in Redis: one run costs one listing script call, O(page) on the indexed fast
-path. A `~` dag_id or dag_run_id walks the live runs from the run registry in (dag_id, run_id)
-order, asking each run only for its count and the part of the page that falls in it.
+path. A `~` dag_id or dag_run_id walks the live runs from the time-ordered run index (oldest
+newest-value first), asking each run for its count and the part of the page that falls in it,
+and stops once the page is full: the cost depends on the page and the offset, not on how many
+runs exist. `total_entries` then counts the runs visited, plus one when runs remain unvisited
+(a client paging until `offset >= total_entries` still reaches every entry; the last page
+reports the exact total).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import redis
 
@@ -24,6 +29,8 @@ WILDCARD = "~"
 # Lua numbers print in %.14g: offsets past this would reach Redis as "1e+14". No run holds
 # this many entries, so a larger offset gives the same (empty) page.
 _MAX_OFFSET = 2**31
+# Runs read from the run index per round trip while walking a `~` listing.
+_RUN_CHUNK = 64
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,7 +64,8 @@ class Browser:
             self._client.ping()
 
     def page(self, q: Query) -> tuple[list[Row], int]:
-        """Entries ordered by (dag_id, run_id, task_id, map_index, key), and the total count."""
+        """Entries ordered by run (oldest first), then (task_id, map_index, key), and the total
+        count (see the module docstring for `~` runs)."""
         flt = ListFilter(
             task_id=None if q.task_id == WILDCARD else q.task_id,
             map_index=q.map_index,
@@ -66,16 +74,27 @@ class Browser:
         skip, want = min(q.offset, _MAX_OFFSET), q.limit
         rows: list[tuple[XComEntry, RunInfo]] = []
         total = 0
-        for dag_id, run_id in self._matching_runs(q.dag_id, q.run_id):
+        runs = self._matching_runs(q.dag_id, q.run_id)
+        for dag_id, run_id in runs:
             page = self._reader.list(
-                dag_id, run_id, dataclasses.replace(flt, offset=skip, limit=want)
+                dag_id, run_id, dataclasses.replace(flt, offset=skip, limit=max(want, 1))
             )
             total += page.total
-            rows += [(entry, page.run_info) for entry in page.entries]
-            want -= len(page.entries)
+            taken = page.entries[:want]
+            rows += [(entry, page.run_info) for entry in taken]
+            want -= len(taken)
             skip = max(0, skip - page.total)
+            if want == 0:
+                break  # the page is full: later runs are not read
+        else:
+            return self._rows(rows), total  # every run visited: the exact total
+        if next(runs, None) is not None:
+            total += 1  # runs not visited may hold more: say so without counting them
+        return self._rows(rows), total
+
+    def _rows(self, rows: list[tuple[XComEntry, RunInfo]]) -> list[Row]:
         policies = self._names.snapshot() if rows else {}
-        return [_row(e, info, policies) for e, info in rows], total
+        return [_row(e, info, policies) for e, info in rows]
 
     def entry(
         self, dag_id: str, run_id: str, task_id: str, map_index: int, key: str
@@ -91,11 +110,20 @@ class Browser:
             return None  # expired between the two reads
         return _row(found.entries[0], found.run_info, self._names.snapshot()), value
 
-    def _matching_runs(self, dag_id: str, run_id: str) -> list[tuple[str, str]]:
+    def _matching_runs(self, dag_id: str, run_id: str) -> Iterator[tuple[str, str]]:
+        """The runs a listing covers, read from the run index a chunk at a time, lazily."""
         if dag_id != WILDCARD and run_id != WILDCARD:
-            return [(dag_id, run_id)]
-        runs = self._runs.runs(None if dag_id == WILDCARD else dag_id)
-        return [r for r in runs if run_id in (WILDCARD, r[1])]
+            yield dag_id, run_id
+            return
+        offset = 0
+        while True:
+            chunk = self._runs.page(None if dag_id == WILDCARD else dag_id, offset, _RUN_CHUNK)
+            for run in chunk:
+                if run_id in (WILDCARD, run[1]):
+                    yield run
+            if len(chunk) < _RUN_CHUNK:
+                return
+            offset += len(chunk)
 
 
 def _row(entry: XComEntry, info: RunInfo, policies: dict[str, DagPolicy]) -> Row:

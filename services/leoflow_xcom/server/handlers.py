@@ -67,6 +67,7 @@ class XComHandlers:
             value,
             dag.ttl_seconds,
             _run_info(claims),
+            dag.quota,
         )
         return len(value), expires
 

@@ -22,6 +22,7 @@ from leoflow_xcom.core.policies import (
     parse_policy,
     policy_to_json,
 )
+from leoflow_xcom.core.quotas import Quota
 from leoflow_xcom.store.connection import translated
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,10 @@ class LivePolicies:
         store: PolicyStore,
         interval: float,
         on_store_state: Callable[[bool], None] | None = None,
+        quota_defaults: Quota | None = None,
     ) -> None:
         self._store = store
+        self._quota_defaults = quota_defaults or Quota()
         self._interval = interval
         self._on_store_state = on_store_state
         self._revision = -1
@@ -98,7 +101,9 @@ class LivePolicies:
             return False
         revision, policies = self._store.load()
         # Swap the whole dict: readers on other threads see the old or the new set, never half.
-        self._dags = {dag_id: CompiledDag(p) for dag_id, p in policies.items()}
+        self._dags = {
+            dag_id: CompiledDag(p, self._quota_defaults) for dag_id, p in policies.items()
+        }
         self._revision = revision
         log.info("loaded %d DAG policies (revision %d)", len(policies), revision)
         return True
