@@ -63,8 +63,9 @@ TRANSACTION_COMMANDS: Final = ("multi", "exec", "discard", "watch", "unwatch")
 # INFO (memory, persistence, keyspace: no key or value) feeds the metrics and the memory warning.
 CONNECTION_COMMANDS: Final = ("ping", "info")
 # Writes: the push script (SET PX, ZADD, HSET, HSETNX, HINCRBY, ZRANGEBYSCORE, ZREM,
-# ZREMRANGEBYRANK, HDEL, PTTL, PEXPIRE), the run index prune (ZREMRANGEBYSCORE), the clear script (DEL, ZREM, HDEL, HINCRBY), the layout
-# stamp and migration (SET NX), policies (HSET, HDEL, INCRBY). redis-py sends INCR as INCRBY.
+# ZREMRANGEBYRANK, HDEL, PTTL, PEXPIRE), the run index prune (ZREMRANGEBYSCORE), the clear
+# script (DEL, ZREM, HDEL, HINCRBY), the layout stamp and migration (SET NX), policies (HSET,
+# HDEL, INCRBY). redis-py sends INCR as INCRBY.
 WRITE_COMMANDS: Final = (
     "set",
     "del",

@@ -3,9 +3,10 @@ CLEAR, the run indexes.
 
 PUSH is the hot path: one round trip, one small reply, atomic. The value, its index entries,
 the quota counters and the run's registration are written together or not at all; a push over
-a quota is refused inside the same script, so concurrent pushes can never overshoot it; TIME comes from Redis so expiry stamps match the
-clock Redis expires keys by. The `#!lua` shebang makes Redis check maxmemory before the script
-starts (noeviction: a full store refuses the whole push, never half of it).
+a quota is refused inside the same script, so concurrent pushes can never overshoot it. TIME
+comes from Redis so expiry stamps match the clock Redis expires keys by. The `#!lua` shebang
+makes Redis check maxmemory before the script starts (noeviction: a full store refuses the
+whole push, never half of it).
 """
 
 from __future__ import annotations
