@@ -132,6 +132,12 @@ def key_member(task_id: str, map_index: int, key: str) -> str:
     return f"{escape(key)}{SEP}{escape(task_id)}{SEP}{encode_map_index(map_index)}"
 
 
+def parse_key_member(text: str) -> tuple[str, int, str]:
+    """(task_id, map_index, key) of a by-key index member."""
+    key, task, mapped = text.split(SEP)
+    return unescape(task), int(mapped) - 1, unescape(key)
+
+
 def key_prefix(key: str, task_id: str | None = None) -> str:
     """By-key index prefix of one key (of any task, or of one task: all its map indexes)."""
     if task_id is None:
@@ -152,10 +158,6 @@ def task_instance_prefix(task_id: str, map_index: int) -> str:
 def map_index_infix(map_index: int) -> str:
     """What every member of that map index contains, whatever its task (ids hold no SEP)."""
     return f"{SEP}{encode_map_index(map_index)}{SEP}"
-
-
-def key_suffix(key: str) -> str:
-    return f"{SEP}{escape(key)}"
 
 
 def lex_range(prefix: str) -> tuple[str, str]:

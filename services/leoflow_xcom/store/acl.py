@@ -49,6 +49,7 @@ READ_COMMANDS: Final = (
     "hget",
     "hmget",
     "hgetall",
+    "hkeys",
 )
 # Running the scripts: EVALSHA (push) or EVALSHA_RO (the `no-writes` listing), SCRIPT LOAD when
 # Redis lost its script cache, EVAL as redis-py's fallback for the push script.

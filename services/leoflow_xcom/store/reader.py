@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any, cast
 
 import redis
@@ -18,6 +19,8 @@ from leoflow_xcom.core.errors import InvalidRequestError, XComNotFoundError
 from leoflow_xcom.core.model import ListFilter, Page, RunInfo, Selector, XComEntry, XComRef
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import translated
+
+log = logging.getLogger(__name__)
 
 
 class XComReader:
@@ -40,39 +43,51 @@ class XComReader:
         self, dag_id: str, run_id: str, selectors: list[Selector]
     ) -> list[tuple[XComRef, bytes | None]]:
         """Values for each selector in order; a selector with all_map_indexes expands to every
-        indexed map index of its task and key. Missing values come back as None."""
+        indexed map index of its task and key. Missing values come back as None.
+
+        Every bound is checked before the values are read: the number of references (counted
+        in the by-key index before expanding anything) and the bytes the answer would carry
+        (the sizes are in the index's meta hash), so an oversized batch costs Redis a few small
+        replies, never the values themselves."""
         run = keys.run_keys(dag_id, run_id)
         refs = self._expand(run, selectors)
         if not refs:
             return []
+        members = [keys.member(r.task_id, r.map_index, r.key) for r in refs]
+        unique = list(dict.fromkeys(members))
         with translated():
-            values = cast(
-                list[bytes | None],
-                self._client.mget(
-                    [run.value(keys.member(r.task_id, r.map_index, r.key)) for r in refs]
-                ),
-            )
-        total = sum(len(v) for v in values if v is not None)
+            metas = cast(list[bytes | None], self._client.hmget(run.meta, unique))
+        sizes = {m: _size(meta) for m, meta in zip(unique, metas, strict=True)}
+        total = sum(sizes[m] for m in members)
         if total > limits.MAX_BATCH_RESPONSE_BYTES:
             raise InvalidRequestError(
                 f"the batch would return {total:,} bytes; at most "
-                f"{limits.MAX_BATCH_RESPONSE_BYTES:,} fit in one call. Fetch in smaller batches.",
+                f"{limits.MAX_BATCH_RESPONSE_BYTES:,} fit in one call. Nothing was read. Fetch "
+                f"in smaller batches.",
                 {
                     "field": "selectors",
                     "size": str(total),
                     "limit": str(limits.MAX_BATCH_RESPONSE_BYTES),
                 },
             )
+        with translated():
+            values = cast(list[bytes | None], self._client.mget([run.value(m) for m in members]))
         return list(zip(refs, values, strict=True))
 
     def _expand(self, run: keys.RunKeys, selectors: list[Selector]) -> list[XComRef]:
         mapped = [s for s in selectors if s.all_map_indexes]
+        ranges = [keys.lex_range(keys.key_prefix(s.key, s.task_id)) for s in mapped]
         expansions: list[list[bytes]] = []
         if mapped:
-            # One extra round trip for all mapped selectors together.
+            # Count first (ZLEXCOUNT: O(log N) each), refuse, and only then read the members.
             with translated(), self._client.pipeline(transaction=False) as pipe:
-                for sel in mapped:
-                    pipe.zrangebylex(run.index, *keys.lex_range(keys.task_prefix(sel.task_id)))
+                for low, high in ranges:
+                    pipe.zlexcount(run.by_key, low, high)
+                counts = [int(c) for c in pipe.execute()]
+            _check_batch_size(len(selectors) - len(mapped) + sum(counts))
+            with translated(), self._client.pipeline(transaction=False) as pipe:
+                for (low, high), count in zip(ranges, counts, strict=True):
+                    pipe.zrangebylex(run.by_key, low, high, start=0, num=count)
                 expansions = pipe.execute()
         found = iter(expansions)
         refs: list[XComRef] = []
@@ -81,47 +96,82 @@ class XComReader:
                 refs.append(XComRef(sel.task_id, sel.key, sel.map_index))
                 continue
             for raw in next(found):
-                task_id, map_index, key = keys.parse_member(raw.decode())
-                if key == sel.key:
-                    refs.append(XComRef(task_id, key, map_index))
-        if len(refs) > limits.MAX_BATCH_SELECTORS:
-            raise InvalidRequestError(
-                f"the batch expands to {len(refs):,} XComs; at most "
-                f"{limits.MAX_BATCH_SELECTORS:,} per call. Fetch in smaller batches.",
-                {"field": "selectors"},
-            )
+                task_id, map_index, key = keys.parse_key_member(raw.decode())
+                refs.append(XComRef(task_id, key, map_index))
+        _check_batch_size(len(refs))
         return refs
 
     def list(self, dag_id: str, run_id: str, flt: ListFilter) -> Page:
         run = keys.run_keys(dag_id, run_id)
-        if flt.task_id is None:
+        by_key = flt.key is not None
+        if flt.key is not None:
+            # A key filter ranges over the by-key index: O(page), not a scan of the run.
+            if flt.task_id is None:
+                prefix = keys.key_prefix(flt.key)
+            elif flt.map_index is None:
+                prefix = keys.key_prefix(flt.key, flt.task_id)
+            else:
+                prefix = keys.key_member(flt.task_id, flt.map_index, flt.key)
+        elif flt.task_id is None:
             prefix = ""
         elif flt.map_index is None:
             prefix = keys.task_prefix(flt.task_id)
         else:
             prefix = keys.task_instance_prefix(flt.task_id, flt.map_index)
         low, high = keys.lex_range(prefix)
-        suffix = keys.key_suffix(flt.key) if flt.key is not None else ""
         # A map index without a task (the UI's `~` task) filters inside the script.
         infix = ""
         if flt.task_id is None and flt.map_index is not None:
             infix = keys.map_index_infix(flt.map_index)
         with translated():
             total, flat, run_info = self._list(
-                [run.index, run.expiry, run.meta],
-                [low, high, suffix, flt.offset, flt.limit, infix],
+                [run.index, run.expiry, run.meta, run.by_key],
+                [low, high, flt.offset, flt.limit, infix, "1" if by_key else "0"],
             )
         entries = []
         for i in range(0, len(flat), 2):
-            task_id, map_index, key = keys.parse_member(flat[i].decode())
-            meta = flat[i + 1].decode()
-            if not meta:
-                continue  # an index entry without meta would be a bug; never show half an entry
-            size, pushed, expires = keys.parse_meta(meta)
-            entries.append(
-                XComEntry(dag_id, run_id, task_id, map_index, key, size, pushed, expires)
-            )
+            entry = _entry(dag_id, run_id, flat[i], flat[i + 1])
+            if entry is not None:
+                entries.append(entry)
         return Page(entries=entries, total=int(total), run_info=_run_info(run_info))
+
+
+def _check_batch_size(count: int) -> None:
+    if count > limits.MAX_BATCH_SELECTORS:
+        raise InvalidRequestError(
+            f"the batch expands to {count:,} XComs; at most "
+            f"{limits.MAX_BATCH_SELECTORS:,} per call. Nothing was read. Fetch in smaller "
+            f"batches.",
+            {"field": "selectors", "size": str(count), "limit": str(limits.MAX_BATCH_SELECTORS)},
+        )
+
+
+def _size(meta: bytes | None) -> int:
+    if meta is None:
+        return 0
+    try:
+        return keys.parse_meta(meta.decode())[0]
+    except (ValueError, UnicodeDecodeError):
+        return limits.MAX_VALUE_BYTES  # unreadable: assume the largest a value can be
+
+
+def _entry(dag_id: str, run_id: str, raw_member: bytes, raw_meta: bytes) -> XComEntry | None:
+    """One listed entry, or None for data no current rule allows (written directly, or by an
+    older, laxer version): it is left out and logged, and never fails the whole listing."""
+    try:
+        task_id, map_index, key = keys.parse_member(raw_member.decode())
+        if not raw_meta:
+            return None  # an index entry without meta would be a bug; never show half an entry
+        size, pushed, expires = keys.parse_meta(raw_meta.decode())
+    except (ValueError, UnicodeDecodeError):
+        log.warning("skipping an unreadable index entry in run %r of DAG %r", run_id, dag_id)
+        return None
+    if not (limits.UNMAPPED <= map_index <= limits.MAX_MAP_INDEX) or not all(
+        0 <= n < 2**63 for n in (size, pushed, expires)
+    ):
+        log.warning("skipping an out-of-range index entry in run %r of DAG %r", run_id, dag_id)
+        return None
+    return XComEntry(dag_id, run_id, task_id, map_index, key, size, pushed, expires)
 
 
 class ReadOnlyScript:
@@ -145,5 +195,14 @@ class ReadOnlyScript:
 def _run_info(raw: bytes | None) -> RunInfo:
     if not raw:
         return RunInfo()
-    data = json.loads(raw)
-    return RunInfo(logical_date=data.get("logical_date"), run_after=data.get("run_after"))
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return RunInfo()  # unreadable run facts show as unknown, never as an error
+    logical, after = data.get("logical_date"), data.get("run_after")
+    return RunInfo(
+        logical_date=logical if isinstance(logical, str) else None,
+        run_after=after if isinstance(after, str) else None,
+    )

@@ -32,10 +32,13 @@ class PolicyStore:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
 
-    def publish(self, policies: Iterable[DagPolicy]) -> int:
-        """Upsert policies atomically; returns the new revision."""
+    def publish(self, policies: Iterable[DagPolicy], remove: Iterable[str] = ()) -> int:
+        """Upsert policies and remove others, atomically; returns the new revision."""
         mapping: dict[str | bytes, str | bytes] = {p.dag_id: policy_to_json(p) for p in policies}
+        gone = list(remove)
         with translated(), self._client.pipeline(transaction=True) as pipe:
+            if gone:
+                pipe.hdel(keys.POLICIES_KEY, *gone)
             if mapping:
                 pipe.hset(keys.POLICIES_KEY, mapping=mapping)  # type: ignore[arg-type]
             pipe.incr(keys.POLICIES_REV_KEY)
@@ -48,6 +51,14 @@ class PolicyStore:
                 pipe.hdel(keys.POLICIES_KEY, *ids)
             pipe.incr(keys.POLICIES_REV_KEY)
             return int(pipe.execute()[-1])
+
+    def load_ids(self) -> tuple[int, set[str]]:
+        """The revision and the DAG ids published, without parsing the policies."""
+        with translated(), self._client.pipeline(transaction=True) as pipe:
+            pipe.get(keys.POLICIES_REV_KEY)
+            pipe.hkeys(keys.POLICIES_KEY)
+            raw_rev, names = pipe.execute()
+        return (int(raw_rev) if raw_rev is not None else 0), {n.decode() for n in names}
 
     def revision(self) -> int:
         with translated():

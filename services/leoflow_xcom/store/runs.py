@@ -40,7 +40,7 @@ class RunRegistry:
                     _index(dag_id), f"({_now_ms()}", "+inf", start=offset, num=limit
                 ),
             )
-        return [keys.parse_run_member(m.decode()) for m in members]
+        return _parsed(members)
 
     def older_than(self, dag_id: str, expires_before_ms: int, limit: int) -> list[tuple[str, str]]:
         """Up to `limit` runs of the DAG whose newest value expires before the given time."""
@@ -51,10 +51,21 @@ class RunRegistry:
                     keys.dag_runs_key(dag_id), "-inf", f"({expires_before_ms}", start=0, num=limit
                 ),
             )
-        return [keys.parse_run_member(m.decode()) for m in members]
+        return _parsed(members)
 
     def prune(self) -> int:
         """Drop runs whose values have all expired from the global index. Service-side only;
         per-DAG indexes are pruned by pushes and expire with their newest run."""
         with translated():
             return int(self._client.zremrangebyscore(keys.RUNS_ALL_KEY, "-inf", _now_ms()))
+
+
+def _parsed(members: list[bytes]) -> list[tuple[str, str]]:
+    """Run members as (dag_id, run_id); one not written by this code is skipped, never fatal."""
+    runs = []
+    for member in members:
+        try:
+            runs.append(keys.parse_run_member(member.decode()))
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return runs

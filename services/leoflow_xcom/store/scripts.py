@@ -169,31 +169,42 @@ return {#members, left}
 )
 
 # Read-only listing, one round trip, O(log N + offset + page) when nothing expired is indexed.
-# KEYS: index, expiry, meta
-# ARGV: min, max (ZRANGEBYLEX bounds), key suffix ("" = any key), offset, limit,
-#       map-index infix (":<encoded map index>:" = one map index of any task; "" = any)
+# KEYS: index, expiry, meta, by_key
+# ARGV: min, max (ZRANGEBYLEX bounds, on the by-key index when ARGV[6] is "1"), offset, limit,
+#       map-index infix ("!<encoded map index>!" = one map index of any task; "" = any),
+#       "1" to range over the by-key index (a key filter), "0" for the index
 # Returns {total, {member, meta, member, meta, ...}, run_info or false}
 LIST: Final = """#!lua flags=no-writes
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local min, max, suffix = ARGV[1], ARGV[2], ARGV[3]
-local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
-local infix = ARGV[6] or ''
-local page
+local min, max = ARGV[1], ARGV[2]
+local offset, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+local infix = ARGV[5]
+local by_key = ARGV[6] == '1'
+local idx = by_key and KEYS[4] or KEYS[1]
+-- By-key members are <key>!<task>!<map>; the index's are <task>!<map>!<key>.
+local function member_of(m)
+  if not by_key then return m end
+  local key, rest = string.match(m, '^([^!]*)!(.*)$')
+  if not key then return m end
+  return rest .. '!' .. key
+end
+local page = {}
 local total
 local stale = redis.call('ZCOUNT', KEYS[2], '-inf', now)
-if suffix == '' and infix == '' and stale == 0 then
-  total = redis.call('ZLEXCOUNT', KEYS[1], min, max)
-  page = redis.call('ZRANGEBYLEX', KEYS[1], min, max, 'LIMIT', offset, limit)
+if infix == '' and stale == 0 then
+  total = redis.call('ZLEXCOUNT', idx, min, max)
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', idx, min, max, 'LIMIT', offset, limit)) do
+    page[#page + 1] = member_of(m)
+  end
 else
-  -- Slow path: a key filter, or expired entries not pruned yet. Scan the range, keep live ones.
-  local all = redis.call('ZRANGEBYLEX', KEYS[1], min, max)
+  -- Slow path: a map index of any task, or expired entries not pruned yet. Scan the range
+  -- (one task, one key, or the run), keep live ones.
   local live = {}
-  local n = #suffix
-  for _, m in ipairs(all) do
+  for _, raw in ipairs(redis.call('ZRANGEBYLEX', idx, min, max)) do
+    local m = member_of(raw)
     -- Escaped ids hold no separator, so the infix can only match the map-index field.
-    if (n == 0 or string.sub(m, -n) == suffix)
-        and (infix == '' or string.find(m, infix, 1, true)) then
+    if infix == '' or string.find(m, infix, 1, true) then
       local exp = redis.call('ZSCORE', KEYS[2], m)
       if exp and tonumber(exp) > now then
         live[#live + 1] = m
@@ -201,7 +212,6 @@ else
     end
   end
   total = #live
-  page = {}
   for i = offset + 1, math.min(offset + limit, total) do
     page[#page + 1] = live[i]
   end
