@@ -25,7 +25,7 @@ def _client(serve: ServiceProcess, mint: Mint, task: str, run: str = "r1") -> XC
 
 
 def _usage(raw: redis.Redis, run: str = "r1") -> dict[str, int]:
-    found = raw.hgetall(keys.run_keys("quota_dag", run).quota)
+    found: dict[bytes, bytes] = raw.hgetall(keys.run_keys("quota_dag", run).quota)  # type: ignore[assignment]
     return {k.decode(): int(v) for k, v in found.items()}
 
 
