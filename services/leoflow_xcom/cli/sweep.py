@@ -32,7 +32,7 @@ def clear_older_than(dag_id: str, older_than: str) -> int:
     client = connect(RedisSettings())
     ensure_layout(client)
     # The run index holds when a run's newest value expires; pushed-at = expiry - TTL.
-    policy = PolicyStore(client).load()[1].get(dag_id)
+    policy = PolicyStore(client).get(dag_id)
     ttl = policy.xcom_ttl if policy is not None else limits.DEFAULT_TTL_SECONDS
     cutoff_ms = int((time.time() - age + ttl) * 1000)
     runs, writer = RunRegistry(client), XComWriter(client)

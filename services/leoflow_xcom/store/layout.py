@@ -14,8 +14,10 @@ from leoflow_xcom.store.connection import translated
 def ensure_layout(client: redis.Redis) -> None:
     """Stamp an empty store with our layout version, or check the one it has."""
     with translated():
-        client.set(keys.LAYOUT_KEY, keys.LAYOUT_VERSION, nx=True)
         found = cast(bytes | None, client.get(keys.LAYOUT_KEY))
+        if found is None:  # read first: a full Redis refuses the SET, and needs no stamp
+            client.set(keys.LAYOUT_KEY, keys.LAYOUT_VERSION, nx=True)
+            found = cast(bytes | None, client.get(keys.LAYOUT_KEY))
     check_layout(found)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from typing import cast
 
 import redis
 
@@ -51,6 +52,14 @@ class PolicyStore:
                 pipe.hdel(keys.POLICIES_KEY, *ids)
             pipe.incr(keys.POLICIES_REV_KEY)
             return int(pipe.execute()[-1])
+
+    def get(self, dag_id: str) -> DagPolicy | None:
+        """One published policy (a single read: works when Redis is full)."""
+        with translated():
+            text = self._client.hget(keys.POLICIES_KEY, dag_id)
+        if text is None:
+            return None
+        return parse_policy(cast(bytes, text), f"redis:{keys.POLICIES_KEY}")
 
     def load_ids(self) -> tuple[int, set[str]]:
         """The revision and the DAG ids published, without parsing the policies."""
