@@ -47,6 +47,9 @@ LAYOUT_VERSION: Final = 2
 LAYOUT_KEY: Final = "xcom:layout"
 POLICIES_KEY: Final = "xcom:policies"
 POLICIES_REV_KEY: Final = "xcom:policies:rev"
+# hash dag_id -> {"until_ms", "policy"}: policies removed by `dags rm`/`apply --prune`, kept
+# for reads until the DAG's last values can have expired.
+RETIRED_POLICIES_KEY: Final = "xcom:policies:retired"
 # Every key this service touches starts with this (ACL key patterns use it).
 KEY_PATTERN: Final = "xcom:*"
 # Layout 1's run registry (zset, all scores 0); layout 2 replaces it with the run indexes.
