@@ -52,7 +52,7 @@ def _reason(error: grpc.RpcError) -> str:
     assert status is not None
     info = error_details_pb2.ErrorInfo()
     status.details[0].Unpack(info)
-    return info.reason
+    return str(info.reason)
 
 
 def test_batch_of_one_big_value_refused_before_memory_moves(
@@ -117,7 +117,8 @@ def test_all_map_indexes_flood_refused_before_expansion(
     figure(
         f"EXPAND 1,000 all_map_indexes selectors x 15,000 XComs: refused in {took * 1000:.0f} ms "
         f"(measured under load), ZRANGEBYLEX calls {ranges}; service peak RSS "
-        f"+{rss_delta:.1f} MiB, Redis peak +{redis_delta:.1f} MiB (the previous reader: Redis peak +114 MiB)"
+        f"+{rss_delta:.1f} MiB, Redis peak +{redis_delta:.1f} MiB "
+        f"(the previous reader: Redis peak +114 MiB)"
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "15,000,000 XComs" in (error.details() or "")
