@@ -167,7 +167,12 @@ class LivePolicies:
         if revision == self._revision:
             return False
         revision, policies = self._store.load()
-        # Swap the whole dict: readers on other threads see the old or the new set, never half.
+        retired = self._store.load_retired()
+        # Swap whole dicts: readers on other threads see the old or the new set, never half.
+        self._retired = {
+            dag_id: (CompiledDag(p, self._quota_defaults), until)
+            for dag_id, (p, until) in retired.items()
+        }
         self._dags = {
             dag_id: CompiledDag(p, self._quota_defaults) for dag_id, p in policies.items()
         }
