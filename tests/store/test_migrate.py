@@ -50,7 +50,7 @@ def _write_v1(raw: redis.Redis, dag: str, run: str, items: list[tuple[str, int, 
 
 def test_layout_1_is_migrated_in_place(raw: redis.Redis, any_redis_server: RedisProcess) -> None:
     big = [("mapped", i, "out") for i in range(BATCH + 7)]  # more than one batch
-    _write_v1(raw, "d", "r1", big + [("t", -1, "a"), ("t", -1, "b")])
+    _write_v1(raw, "d", "r1", [*big, ("t", -1, "a"), ("t", -1, "b")])
     _write_v1(raw, "d:x", "r {2}", [("t", -1, "a")])
     raw.set(keys.LAYOUT_KEY, "1")
     client = connect(RedisSettings(url=any_redis_server.url))
