@@ -74,19 +74,20 @@ end
 -- Expired values leave the index and the usage counters (bounded work per push).
 prune(64)
 -- Usage after this push; an overwrite replaces the old value's size and count.
+local old
 local function usage()
-  local old = redis.call('HGET', KEYS[4], member)
-  local q = redis.call('HMGET', KEYS[6], 'b', 'n', 'b:' .. ti, 'n:' .. ti)
+  old = redis.call('HGET', M, member)
+  local q = redis.call('HMGET', Q, 'b', 'n', 'b:' .. ti, 'n:' .. ti)
   local is_new = old and 0 or 1
   local delta = size - size_of(old)
-  local now_used = {tonumber(q[1]) or 0, tonumber(q[2]) or 0, tonumber(q[3]) or 0,
-                    tonumber(q[4]) or 0}
+  local used = {tonumber(q[1]) or 0, tonumber(q[2]) or 0, tonumber(q[3]) or 0,
+                tonumber(q[4]) or 0}
   local adding = {delta, is_new, delta, is_new}
   for i = 1, 4 do
     local limit = tonumber(ARGV[5 + i])
     -- Refuse only growth past a limit: an overwrite that shrinks always goes through.
-    if limit > 0 and adding[i] > 0 and now_used[i] + adding[i] > limit then
-      return i, now_used[i], limit
+    if limit > 0 and adding[i] > 0 and used[i] + adding[i] > limit then
+      return i, used[i], limit
     end
   end
   return 0
@@ -98,15 +99,14 @@ end
 if over > 0 then
   return {-1, over, used, limit}
 end
-local old = redis.call('HGET', KEYS[4], member)
 local delta = size - size_of(old)
 if not old then
-  redis.call('HINCRBY', KEYS[6], 'n', 1)
-  redis.call('HINCRBY', KEYS[6], 'n:' .. ti, 1)
+  redis.call('HINCRBY', Q, 'n', 1)
+  redis.call('HINCRBY', Q, 'n:' .. ti, 1)
 end
 if delta ~= 0 then
-  redis.call('HINCRBY', KEYS[6], 'b', delta)
-  redis.call('HINCRBY', KEYS[6], 'b:' .. ti, delta)
+  redis.call('HINCRBY', Q, 'b', delta)
+  redis.call('HINCRBY', Q, 'b:' .. ti, delta)
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 redis.call('ZADD', KEYS[2], 0, member)
@@ -116,9 +116,10 @@ redis.call('HSET', KEYS[4], member, size .. ':' .. now .. ':' .. expires)
 if ARGV[4] ~= '' then
   redis.call('HSETNX', KEYS[4], '@run', ARGV[4])
 end
--- Run keys live exactly as long as their longest-lived member.
-for i = 2, 6 do
-  if redis.call('PTTL', KEYS[i]) < ttl then
+-- Run keys live exactly as long as their longest-lived member. They are created and extended
+-- together, so the index's TTL speaks for all five.
+if redis.call('PTTL', I) < ttl then
+  for i = 2, 6 do
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
