@@ -27,6 +27,7 @@ class XComReader:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._list = ReadOnlyScript(client, scripts.LIST)
+        self._fetch_many = ReadOnlyScript(client, scripts.FETCH_MANY)
 
     def fetch(self, dag_id: str, run_id: str, ref: XComRef) -> bytes:
         run = keys.run_keys(dag_id, run_id)
@@ -45,21 +46,27 @@ class XComReader:
         """Values for each selector in order; a selector with all_map_indexes expands to every
         indexed map index of its task and key. Missing values come back as None.
 
-        Every bound is checked before the values are read: the number of references (counted
-        in the by-key index before expanding anything) and the bytes the answer would carry
-        (the sizes are in the index's meta hash), so an oversized batch costs Redis a few small
-        replies, never the values themselves."""
+        One script call, and every bound is checked before a value is read: the number of
+        references (counted in the by-key index before anything is expanded) and the bytes
+        the answer would carry (the sizes are in the meta hash), so an oversized batch costs
+        Redis a few counts and small replies, never the values themselves."""
         run = keys.run_keys(dag_id, run_id)
-        refs = self._expand(run, selectors)
-        if not refs:
-            return []
-        members = [keys.member(r.task_id, r.map_index, r.key) for r in refs]
-        unique = list(dict.fromkeys(members))
+        args: list[str | int] = [
+            limits.MAX_BATCH_SELECTORS,
+            limits.MAX_BATCH_RESPONSE_BYTES,
+            run.tag,
+        ]
+        for sel in selectors:
+            if sel.all_map_indexes:
+                args += ["m", keys.key_prefix(sel.key, sel.task_id)]
+            else:
+                args += ["r", keys.member(sel.task_id, sel.map_index, sel.key)]
         with translated():
-            metas = cast(list[bytes | None], self._client.hmget(run.meta, unique))
-        sizes = {m: _size(meta) for m, meta in zip(unique, metas, strict=True)}
-        total = sum(sizes[m] for m in members)
-        if total > limits.MAX_BATCH_RESPONSE_BYTES:
+            reply = self._fetch_many([run.by_key, run.meta], args)
+        if int(reply[0]) == -1:
+            _check_batch_size(int(reply[1]))
+        if int(reply[0]) == -2:
+            total = int(reply[1])
             raise InvalidRequestError(
                 f"the batch would return {total:,} bytes; at most "
                 f"{limits.MAX_BATCH_RESPONSE_BYTES:,} fit in one call. Nothing was read. Fetch "
@@ -70,36 +77,12 @@ class XComReader:
                     "limit": str(limits.MAX_BATCH_RESPONSE_BYTES),
                 },
             )
-        with translated():
-            values = cast(list[bytes | None], self._client.mget([run.value(m) for m in members]))
-        return list(zip(refs, values, strict=True))
-
-    def _expand(self, run: keys.RunKeys, selectors: list[Selector]) -> list[XComRef]:
-        mapped = [s for s in selectors if s.all_map_indexes]
-        ranges = [keys.lex_range(keys.key_prefix(s.key, s.task_id)) for s in mapped]
-        expansions: list[list[bytes]] = []
-        if mapped:
-            # Count first (ZLEXCOUNT: O(log N) each), refuse, and only then read the members.
-            with translated(), self._client.pipeline(transaction=False) as pipe:
-                for low, high in ranges:
-                    pipe.zlexcount(run.by_key, low, high)
-                counts = [int(c) for c in pipe.execute()]
-            _check_batch_size(len(selectors) - len(mapped) + sum(counts))
-            with translated(), self._client.pipeline(transaction=False) as pipe:
-                for (low, high), count in zip(ranges, counts, strict=True):
-                    pipe.zrangebylex(run.by_key, low, high, start=0, num=count)
-                expansions = pipe.execute()
-        found = iter(expansions)
-        refs: list[XComRef] = []
-        for sel in selectors:
-            if not sel.all_map_indexes:
-                refs.append(XComRef(sel.task_id, sel.key, sel.map_index))
-                continue
-            for raw in next(found):
-                task_id, map_index, key = keys.parse_key_member(raw.decode())
-                refs.append(XComRef(task_id, key, map_index))
-        _check_batch_size(len(refs))
-        return refs
+        members, values = reply[1], reply[2]
+        found: list[tuple[XComRef, bytes | None]] = []
+        for raw, value in zip(members, values, strict=True):
+            task_id, map_index, key = keys.parse_member(raw.decode())
+            found.append((XComRef(task_id, key, map_index), value if value else None))
+        return found
 
     def list(self, dag_id: str, run_id: str, flt: ListFilter) -> Page:
         run = keys.run_keys(dag_id, run_id)
@@ -144,15 +127,6 @@ def _check_batch_size(count: int) -> None:
             f"batches.",
             {"field": "selectors", "size": str(count), "limit": str(limits.MAX_BATCH_SELECTORS)},
         )
-
-
-def _size(meta: bytes | None) -> int:
-    if meta is None:
-        return 0
-    try:
-        return keys.parse_meta(meta.decode())[0]
-    except (ValueError, UnicodeDecodeError):
-        return limits.MAX_VALUE_BYTES  # unreadable: assume the largest a value can be
 
 
 def _entry(dag_id: str, run_id: str, raw_member: bytes, raw_meta: bytes) -> XComEntry | None:

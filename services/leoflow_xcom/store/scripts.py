@@ -227,3 +227,57 @@ if #page > 0 then
 end
 return {total, out, redis.call('HGET', KEYS[3], '@run')}
 """
+
+# A batch fetch, bounded before any value is read, in one round trip. References are counted
+# first (ZLEXCOUNT on the by-key index for "every map index" selectors), then sized from the
+# meta hash; only a batch within both limits reads its values.
+# KEYS: by_key, meta
+# ARGV: max references, max bytes, run key tag, then per selector a kind and a text:
+#       "r", index member (one XCom) | "m", by-key prefix (every map index of a task's key)
+# Returns {0, {member, ...}, {value or false, ...}} or {-1, references} or {-2, bytes}
+FETCH_MANY: Final = """#!lua flags=no-writes
+local max_refs, max_bytes, tag = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local total = 0
+for i = 4, #ARGV, 2 do
+  if ARGV[i] == 'm' then
+    total = total + redis.call('ZLEXCOUNT', KEYS[1], '[' .. ARGV[i + 1],
+                               '[' .. ARGV[i + 1] .. '\127')
+  else
+    total = total + 1
+  end
+end
+if total > max_refs then
+  return {-1, total}
+end
+local members = {}
+for i = 4, #ARGV, 2 do
+  if ARGV[i] == 'm' then
+    local found = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[i + 1],
+                             '[' .. ARGV[i + 1] .. '\127', 'LIMIT', 0, max_refs - #members)
+    for _, m in ipairs(found) do
+      -- <key>!<task>!<map> -> <task>!<map>!<key>
+      local key, rest = string.match(m, '^([^!]*)!(.*)$')
+      if key then members[#members + 1] = rest .. '!' .. key end
+    end
+  else
+    members[#members + 1] = ARGV[i + 1]
+  end
+end
+if #members == 0 then
+  return {0, {}, {}}
+end
+local bytes = 0
+local metas = redis.call('HMGET', KEYS[2], unpack(members))
+for i = 1, #members do
+  if metas[i] then
+    -- Unreadable meta counts as the largest value there can be.
+    bytes = bytes + (tonumber(string.match(metas[i], '^(%d+):')) or 262144)
+  end
+end
+if bytes > max_bytes then
+  return {-2, bytes}
+end
+local value_keys = {}
+for i, m in ipairs(members) do value_keys[i] = tag .. ':v:' .. m end
+return {0, members, redis.call('MGET', unpack(value_keys))}
+"""
