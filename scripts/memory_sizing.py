@@ -1,8 +1,9 @@
 """Measure Redis memory per XCom: how many fit in 1 GB at typical value sizes.
 
 Starts its own redis-server with the product's compose/redis/redis.conf, pushes XComs through
-the real store (XComWriter: value key, run index, expiry index, run meta, run registry), and
-reads `used_memory` before and after. Bytes per XCom include every index entry a push writes.
+the real store (XComWriter: value key, run, by-key and expiry indexes, meta, quota counters,
+run indexes), and reads `used_memory` before and after. Bytes per XCom include every index
+entry a push writes.
 
     .venv/bin/python scripts/memory_sizing.py            # the figures in docs/operations.md
     .venv/bin/python scripts/memory_sizing.py --scale 0.01 --repeats 1   # a quick smoke run

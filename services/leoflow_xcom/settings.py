@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leoflow_xcom.core import limits
+from leoflow_xcom.core.quotas import Quota
 
 
 class SettingsFileError(ValueError):
@@ -126,6 +127,19 @@ class ServeSettings(BaseSettings):
     # Both set: gRPC over TLS on `listen` (e.g. server.crt / server.key from `init`).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # XCom quotas for DAGs whose policy does not set them (0 = no limit); see core/quotas.py.
+    quota_run_bytes: int = Field(default=limits.DEFAULT_QUOTA_RUN_BYTES, ge=0)
+    quota_run_count: int = Field(default=limits.DEFAULT_QUOTA_RUN_COUNT, ge=0)
+    quota_task_instance_bytes: int = Field(default=limits.DEFAULT_QUOTA_TASK_INSTANCE_BYTES, ge=0)
+    quota_task_instance_count: int = Field(default=limits.DEFAULT_QUOTA_TASK_INSTANCE_COUNT, ge=0)
+
+    def quota_defaults(self) -> Quota:
+        return Quota(
+            self.quota_run_bytes,
+            self.quota_run_count,
+            self.quota_task_instance_bytes,
+            self.quota_task_instance_count,
+        )
 
     def signing_key(self) -> bytes:
         return (

@@ -18,6 +18,7 @@ EXPECTED = {
     "RetryPolicy",
     "ServiceUnavailableError",
     "StoreFullError",
+    "XComQuotaExceededError",
     "StoreUnavailableError",
     "TaskNotDeclaredError",
     "TokenInvalidError",

@@ -50,6 +50,10 @@ def fault_service(fault_redis: RedisProcess, signing_key_file: Path) -> Iterator
         signing_key_file,
         LEOFLOW_XCOM_WORKERS=str(SERVICE_WORKERS),
         LEOFLOW_REDIS_MAX_CONNECTIONS=str(REDIS_MAX_CONNECTIONS),
+        # The writers are one task instance pushing distinct keys without pause: what is under
+        # test is the store's fault behaviour, not the quota (tests/security covers that).
+        LEOFLOW_XCOM_QUOTA_TASK_INSTANCE_COUNT="0",
+        LEOFLOW_XCOM_QUOTA_RUN_COUNT="0",
     ).start()
     yield service
     service.kill()

@@ -89,10 +89,11 @@ def test_service_user_runs_the_whole_service(acl_server: RedisProcess, tmp_path:
     batch = reader.fetch_many("test_dag", "r1", [Selector("mapped", "out", all_map_indexes=True)])
     assert len(batch) == 3
     assert reader.list("test_dag", "r1", ListFilter(limit=10)).total == 3
-    assert RunRegistry(client).runs() == [("test_dag", "r1")]
+    assert RunRegistry(client).page(None, 0, 10) == [("test_dag", "r1")]
     assert writer.clear("test_dag", "r1", "mapped", 0) == 1
     assert writer.clear("test_dag", "r1") == 2
-    assert RunRegistry(client).prune() == 1
+    assert RunRegistry(client).prune() == 0
+    assert RunRegistry(client).page(None, 0, 10) == []
     store.remove(["test_dag"])
     # Nothing the service did was refused (redis-py's CLIENT SETINFO is refused and ignored).
     refused = {e["object"] for e in admin.acl_log() if e["username"] == acl.SERVICE_USER}
@@ -120,7 +121,7 @@ def test_proxy_user_reads_and_cannot_write(acl_server: RedisProcess, tmp_path: P
     read_layout(proxy)
     assert reader.fetch("test_dag", "r1", XComRef("a", "typed", -1)) == b'{"rows": 1}'
     assert reader.list("test_dag", "r1", ListFilter(limit=10)).total == 1
-    assert RunRegistry(proxy).runs("test_dag") == [("test_dag", "r1")]
+    assert RunRegistry(proxy).page("test_dag", 0, 10) == [("test_dag", "r1")]
     assert "test_dag" in PolicyStore(proxy).load()[1]
     with pytest.raises(StoreUnavailableError):
         XComWriter(proxy).push("test_dag", "r1", XComRef("a", "x", -1), b"1", 60)

@@ -192,12 +192,15 @@ def test_run_registry_lists_runs_and_forgets_cleared_ones(
     writer.push("d1", "r1", XComRef("t", "k"), b"1", TTL)
     writer.push("d1", "r2", XComRef("t", "k"), b"1", TTL)
     writer.push("d1:x", "r", XComRef("t", "k"), b"1", TTL)
-    assert runs.runs("d1") == [("d1", "r1"), ("d1", "r2")]
-    assert len(runs.runs()) == 3
+    assert runs.page("d1", 0, 10) == [("d1", "r1"), ("d1", "r2")]  # oldest first
+    assert len(runs.page(None, 0, 10)) == 3
+    assert runs.page(None, 1, 1) == [("d1", "r2")]
+    writer.push("d1", "r1", XComRef("t", "k2"), b"1", TTL)  # every push registers: newest now
+    assert runs.page("d1", 0, 10) == [("d1", "r2"), ("d1", "r1")]
     writer.clear("d1", "r1")
-    assert runs.runs("d1") == [("d1", "r2")]
-    assert runs.prune() == 1
-    assert raw.zcard(keys.RUNS_KEY) == 2
+    assert runs.page("d1", 0, 10) == [("d1", "r2")]
+    assert raw.zcard(keys.RUNS_ALL_KEY) == 2
+    assert runs.prune() == 0
 
 
 def test_a_full_store_refuses_whole_pushes_keeps_reads_and_recovers(

@@ -11,7 +11,7 @@ are checked against the token and a mismatch is refused (PERMISSION_DENIED / XCO
 Errors: gRPC status plus a google.rpc.ErrorInfo detail in domain "xcom.leoflow" whose
 reason is one of XCOM_TOO_LARGE, XCOM_INVALID_JSON, XCOM_SCHEMA_MISMATCH, DAG_NOT_REGISTERED,
 TASK_NOT_DECLARED, TOKEN_INVALID, XCOM_FORBIDDEN, XCOM_NOT_FOUND, STORE_FULL,
-STORE_UNAVAILABLE, INVALID_REQUEST.
+XCOM_QUOTA_EXCEEDED, STORE_UNAVAILABLE, INVALID_REQUEST.
 
 An omitted map_index means -1 (an unmapped task instance), never 0.
 """

@@ -42,9 +42,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     ls.add_argument("--json", action="store_true", help="print JSON lines")
     ls.set_defaults(handler=run_ls)
 
-    clear = commands.add_parser("clear", help="delete XComs (control-plane token)")
+    clear = commands.add_parser(
+        "clear",
+        help="delete XComs (control-plane token), or old runs straight in Redis (--older-than)",
+        description="With --run: through the service, with a control-plane token. With "
+        "--older-than: an operator's emergency path straight to Redis (LEOFLOW_REDIS_*), "
+        "clearing every run of the DAG whose newest XCom was pushed longer ago than DURATION, "
+        "in bounded batches; it works when Redis is full (maxmemory).",
+    )
     clear.add_argument("--dag", required=True)
-    clear.add_argument("--run", required=True)
+    which = clear.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run")
+    which.add_argument(
+        "--older-than", metavar="DURATION", help="e.g. 2d, 12h, 90m (runs judged by DAG TTL)"
+    )
     clear.add_argument("--task", help="only this task (default: the whole run)")
     group = clear.add_mutually_exclusive_group()
     group.add_argument("--map-index", type=int, help="task instance map index (default -1)")
@@ -122,6 +133,12 @@ def run_ls(args: argparse.Namespace) -> int:
 
 
 def run_clear(args: argparse.Namespace) -> int:
+    if args.older_than is not None:
+        if args.task is not None or args.map_index is not None or args.all_map_indexes:
+            raise CommandError("--older-than clears whole runs: drop --task/--map-index")
+        from leoflow_xcom.cli.sweep import clear_older_than
+
+        return clear_older_than(args.dag, args.older_than)
     with _client() as client:
         deleted = client.clear(
             args.dag,

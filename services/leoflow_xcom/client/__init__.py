@@ -26,6 +26,7 @@ from leoflow_xcom.core.errors import (
     XComForbiddenError,
     XComInvalidJsonError,
     XComNotFoundError,
+    XComQuotaExceededError,
     XComSchemaMismatchError,
     XComTooLargeError,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "XComForbiddenError",
     "XComInvalidJsonError",
     "XComNotFoundError",
+    "XComQuotaExceededError",
     "XComRpcError",
     "XComSchemaMismatchError",
     "XComTooLargeError",

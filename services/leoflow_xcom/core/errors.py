@@ -11,6 +11,7 @@
     ├── XComForbiddenError           PERMISSION_DENIED    XCOM_FORBIDDEN
     ├── XComNotFoundError            NOT_FOUND            XCOM_NOT_FOUND
     ├── StoreFullError               RESOURCE_EXHAUSTED   STORE_FULL
+    ├── XComQuotaExceededError       RESOURCE_EXHAUSTED   XCOM_QUOTA_EXCEEDED
     ├── SessionsExhaustedError       RESOURCE_EXHAUSTED   SESSIONS_EXHAUSTED
     ├── StoreUnavailableError        UNAVAILABLE          STORE_UNAVAILABLE
     └── LayoutMismatchError          FAILED_PRECONDITION  STORE_LAYOUT_MISMATCH
@@ -219,6 +220,37 @@ class StoreFullError(XComError):
         return cls(
             "the XCom store is full (Redis reached maxmemory; it never evicts XComs). Reads still "
             "work. Retry later, shorten DAG xcom_ttl, or give Redis more memory."
+        )
+
+
+class XComQuotaExceededError(XComError):
+    """A push would take a run or a task instance over its DAG's XCom quota."""
+
+    code = StatusCode.RESOURCE_EXHAUSTED
+    reason = "XCOM_QUOTA_EXCEEDED"
+
+    @classmethod
+    def over(
+        cls, scope: str, measure: str, usage: int, limit: int, adding: int, dag_id: str
+    ) -> XComQuotaExceededError:
+        """scope: "run" or "task_instance"; measure: "bytes" or "count"."""
+        who = "this run" if scope == "run" else "this task instance"
+        unit = "bytes" if measure == "bytes" else "XComs"
+        setting = f"{scope}_{measure}"
+        return cls(
+            f"XCom quota exceeded: {who} already holds {usage:,} {unit} and this push adds "
+            f"{adding:,}; the limit is {limit:,} {unit} ({setting} of DAG {dag_id!r}). Nothing "
+            f"was stored. Push fewer or smaller values (write data to a blob store and push a "
+            f"reference), clear old XComs of the run, or raise xcom_quota.{setting} in the "
+            f"DAG's policy.",
+            {
+                "scope": scope,
+                "measure": measure,
+                "usage": str(usage),
+                "limit": str(limit),
+                "adding": str(adding),
+                "dag_id": dag_id,
+            },
         )
 
 

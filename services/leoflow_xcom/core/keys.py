@@ -9,6 +9,11 @@ atomic script in one hash slot and the layout works unchanged on Redis Cluster:
     xcom:{<dag>:<run>}:m            hash     member -> "size:pushed_ms:expires_ms";
                                              "@run" -> run facts (JSON)
                                              "@first" -> the run's first push (Unix ms)
+    xcom:{<dag>:<run>}:k            zset     the same members by key, all scores 0:
+                                             <key>!<task>!<map> (key filters, mapped fan-in)
+    xcom:{<dag>:<run>}:q            hash     quota usage: "b"/"n" bytes and count of the run,
+                                             "b:<task>!<map>!"/"n:<task>!<map>!" per task
+                                             instance; kept in step by push, prune and clear
 
     member = <task>!<map_index + 1, 10 digits>!<key>
 
@@ -18,7 +23,18 @@ the same key. The member separator `!` sorts below every character an escaped id
 a task sorts before the tasks whose ids extend it (`a` < `a1`), and the fixed-width map index
 keeps lexical order equal to numeric order.
 
-Global keys (not per run): the layout version and the DAG policy registry.
+Global keys (not per run): the layout version, the DAG policy registry and the run indexes
+
+    xcom:runs:all                   zset     every run, score = expiry of its newest value
+    xcom:runs:dag:<dag>             zset     the same, for one DAG
+
+written by every push (so a retried push is always listed) and pruned by score, so listing
+runs newest-first or oldest-first is O(page) whatever the number of runs. They are the only
+keys a push touches outside its run's hash slot: on Redis Cluster they would need their own
+slot-aware registration (the appliance runs one Redis node).
+
+Layout 2 added the key index, the quota counters and the time-ordered run indexes; a layout-1
+store is migrated in place at start (store/migrate.py).
 """
 
 from __future__ import annotations
@@ -28,14 +44,18 @@ import functools
 from typing import Final
 from urllib.parse import quote, unquote
 
-LAYOUT_VERSION: Final = 1
+LAYOUT_VERSION: Final = 2
 LAYOUT_KEY: Final = "xcom:layout"
 POLICIES_KEY: Final = "xcom:policies"
 POLICIES_REV_KEY: Final = "xcom:policies:rev"
+# hash dag_id -> {"until_ms", "policy"}: policies removed by `dags rm`/`apply --prune`, kept
+# for reads until the DAG's last values can have expired.
+RETIRED_POLICIES_KEY: Final = "xcom:policies:retired"
 # Every key this service touches starts with this (ACL key patterns use it).
 KEY_PATTERN: Final = "xcom:*"
-# zset, all scores 0: "<dag>:<run>" of every run that has (or had) XComs, for listing runs.
-RUNS_KEY: Final = "xcom:runs"
+# Layout 1's run registry (zset, all scores 0); layout 2 replaces it with the run indexes.
+LEGACY_RUNS_KEY: Final = "xcom:runs"
+RUNS_ALL_KEY: Final = "xcom:runs:all"
 RUN_INFO_FIELD: Final = "@run"  # cannot clash: members start with a percent-encoded task id
 # Set by the first push of a run (HSETNX on every push): the fallback time the UI proxy shows
 # for a run whose tokens carried no dates.
@@ -62,6 +82,8 @@ class RunKeys:
     index: str
     expiry: str
     meta: str
+    by_key: str
+    quota: str
 
     def value(self, member: str) -> str:
         return f"{self.tag}:v:{member}"
@@ -70,7 +92,19 @@ class RunKeys:
 @functools.lru_cache(maxsize=4096)
 def run_keys(dag_id: str, run_id: str) -> RunKeys:
     tag = f"xcom:{{{escape(dag_id)}:{escape(run_id)}}}"
-    return RunKeys(tag=tag, index=f"{tag}:i", expiry=f"{tag}:e", meta=f"{tag}:m")
+    return RunKeys(
+        tag=tag,
+        index=f"{tag}:i",
+        expiry=f"{tag}:e",
+        meta=f"{tag}:m",
+        by_key=f"{tag}:k",
+        quota=f"{tag}:q",
+    )
+
+
+def dag_runs_key(dag_id: str) -> str:
+    """The time-ordered run index of one DAG."""
+    return f"xcom:runs:dag:{escape(dag_id)}"
 
 
 def run_member(dag_id: str, run_id: str) -> str:
@@ -100,6 +134,24 @@ def parse_member(text: str) -> tuple[str, int, str]:
     return unescape(task), int(mapped) - 1, unescape(key)
 
 
+def key_member(task_id: str, map_index: int, key: str) -> str:
+    """The member of the by-key index: <key>!<task>!<map>."""
+    return f"{escape(key)}{SEP}{escape(task_id)}{SEP}{encode_map_index(map_index)}"
+
+
+def parse_key_member(text: str) -> tuple[str, int, str]:
+    """(task_id, map_index, key) of a by-key index member."""
+    key, task, mapped = text.split(SEP)
+    return unescape(task), int(mapped) - 1, unescape(key)
+
+
+def key_prefix(key: str, task_id: str | None = None) -> str:
+    """By-key index prefix of one key (of any task, or of one task: all its map indexes)."""
+    if task_id is None:
+        return f"{escape(key)}{SEP}"
+    return f"{escape(key)}{SEP}{escape(task_id)}{SEP}"
+
+
 def task_prefix(task_id: str) -> str:
     """Prefix of every member of one task (all map indexes)."""
     return f"{escape(task_id)}{SEP}"
@@ -113,10 +165,6 @@ def task_instance_prefix(task_id: str, map_index: int) -> str:
 def map_index_infix(map_index: int) -> str:
     """What every member of that map index contains, whatever its task (ids hold no SEP)."""
     return f"{SEP}{encode_map_index(map_index)}{SEP}"
-
-
-def key_suffix(key: str) -> str:
-    return f"{SEP}{escape(key)}"
 
 
 def lex_range(prefix: str) -> tuple[str, str]:

@@ -62,3 +62,11 @@ MAX_SCHEMA_VALIDATION_SECONDS: Final = 1.0
 # The XCom browser page shows at most this much of a value (and reads no more of it from Redis);
 # the full value stays one click away in the JSON API.
 UI_VALUE_DISPLAY_BYTES: Final = 16 * 1024
+
+# Default XCom quotas (a DAG's `xcom_quota` overrides them; LEOFLOW_XCOM_QUOTA_* change the
+# defaults; 0 means no limit). Sized so one task instance cannot take more than a small share
+# of the appliance's 512 MB Redis, and one run not more than a quarter of it.
+DEFAULT_QUOTA_RUN_BYTES: Final = 128 * 1024 * 1024
+DEFAULT_QUOTA_RUN_COUNT: Final = 100_000
+DEFAULT_QUOTA_TASK_INSTANCE_BYTES: Final = 32 * 1024 * 1024
+DEFAULT_QUOTA_TASK_INSTANCE_COUNT: Final = 10_000

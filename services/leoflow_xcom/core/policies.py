@@ -20,6 +20,7 @@ import pydantic
 
 from leoflow_xcom.core import limits
 from leoflow_xcom.core.codec import depth_exceeds
+from leoflow_xcom.core.quotas import Quota, XComQuota
 from leoflow_xcom.core.schema import CompiledSchema, json_path, schema_problem
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
@@ -71,6 +72,8 @@ class DagPolicy(pydantic.BaseModel):
     dag_id: IdStr
     display_name: str | None = None
     xcom_ttl: int = limits.DEFAULT_TTL_SECONDS
+    # Limits on what one run / task instance may hold; unset ones take the service defaults.
+    xcom_quota: XComQuota | None = None
     tasks: tuple[TaskPolicy, ...] = pydantic.Field(min_length=1)
 
     @pydantic.field_validator("xcom_ttl", mode="before")
@@ -161,11 +164,12 @@ def policy_to_json(policy: DagPolicy) -> str:
 class CompiledDag:
     """A policy plus what the hot path needs precomputed: dependency sets and validators."""
 
-    __slots__ = ("dependencies", "policy", "schemas", "ttl_seconds")
+    __slots__ = ("dependencies", "policy", "quota", "schemas", "ttl_seconds")
 
-    def __init__(self, policy: DagPolicy) -> None:
+    def __init__(self, policy: DagPolicy, quota_defaults: Quota | None = None) -> None:
         self.policy = policy
         self.ttl_seconds = policy.xcom_ttl
+        self.quota = (quota_defaults or Quota()).resolve(policy.xcom_quota)
         self.dependencies: dict[str, frozenset[str]] = {
             t.task_id: frozenset(t.depends_on) for t in policy.tasks
         }

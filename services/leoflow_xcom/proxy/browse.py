@@ -1,14 +1,18 @@
 """What both API generations ask of the store: a page of entries, one entry with its value.
 
 Paging happens in Redis: one run costs one listing script call, O(page) on the indexed fast
-path. A `~` dag_id or dag_run_id walks the live runs from the run registry in (dag_id, run_id)
-order in two pipelined round trips: every run's count, then the part of the page that falls in
-each run that holds some of it.
+path. A `~` dag_id or dag_run_id walks the live runs from the time-ordered run index (oldest
+newest-value first), asking each run for its count and the part of the page that falls in it,
+and stops once the page is full: the cost depends on the page and the offset, not on how many
+runs exist. `total_entries` then counts the runs visited, plus one when runs remain unvisited
+(a client paging until `offset >= total_entries` still reaches every entry; the last page
+reports the exact total).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import redis
 
@@ -25,6 +29,8 @@ WILDCARD = "~"
 # Lua numbers print in %.14g: offsets past this would reach Redis as "1e+14". No run holds
 # this many entries, so a larger offset gives the same (empty) page.
 _MAX_OFFSET = 2**31
+# Runs read from the run index per round trip while walking a `~` listing.
+_RUN_CHUNK = 64
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,46 +64,37 @@ class Browser:
             self._client.ping()
 
     def page(self, q: Query) -> tuple[list[Row], int]:
-        """Entries ordered by (dag_id, run_id, task_id, map_index, key), and the total count."""
+        """Entries ordered by run (oldest first), then (task_id, map_index, key), and the total
+        count (see the module docstring for `~` runs)."""
         flt = ListFilter(
             task_id=None if q.task_id == WILDCARD else q.task_id,
             map_index=q.map_index,
             key=q.key,
         )
         skip, want = min(q.offset, _MAX_OFFSET), q.limit
+        rows: list[tuple[XComEntry, RunInfo]] = []
+        total = 0
         runs = self._matching_runs(q.dag_id, q.run_id)
-        if len(runs) == 1:
-            [(dag_id, run_id)] = runs
+        for dag_id, run_id in runs:
             page = self._reader.list(
-                dag_id, run_id, dataclasses.replace(flt, offset=skip, limit=want)
+                dag_id, run_id, dataclasses.replace(flt, offset=skip, limit=max(want, 1))
             )
-            found = [(entry, page.run_info) for entry in page.entries]
-            return self._rows(found), page.total
-        # Across runs, two round trips whatever their number: every run's count (limit 0),
-        # then only the runs the page falls in, each asked for its part of the page.
-        counted = self._reader.list_many(
-            [(d, r, dataclasses.replace(flt, limit=0)) for d, r in runs]
-        )
-        wanted = []
-        for (dag_id, run_id), count in zip(runs, counted, strict=True):
-            if want <= 0:
-                break
-            if skip >= count.total:
-                skip -= count.total
-                continue
-            take = min(want, count.total - skip)
-            wanted.append((dag_id, run_id, dataclasses.replace(flt, offset=skip, limit=take)))
-            want, skip = want - take, 0
-        found = [
-            (entry, page.run_info)
-            for page in self._reader.list_many(wanted)
-            for entry in page.entries
-        ]
-        return self._rows(found), sum(c.total for c in counted)
+            total += page.total
+            taken = page.entries[:want]
+            rows += [(entry, page.run_info) for entry in taken]
+            want -= len(taken)
+            skip = max(0, skip - page.total)
+            if want == 0:
+                break  # the page is full: later runs are not read
+        else:
+            return self._rows(rows), total  # every run visited: the exact total
+        if next(runs, None) is not None:
+            total += 1  # runs not visited may hold more: say so without counting them
+        return self._rows(rows), total
 
-    def _rows(self, found: list[tuple[XComEntry, RunInfo]]) -> list[Row]:
-        policies = self._names.snapshot() if found else {}
-        return [_row(e, info, policies) for e, info in found]
+    def _rows(self, rows: list[tuple[XComEntry, RunInfo]]) -> list[Row]:
+        policies = self._names.snapshot() if rows else {}
+        return [_row(e, info, policies) for e, info in rows]
 
     def entry(
         self, dag_id: str, run_id: str, task_id: str, map_index: int, key: str
@@ -113,11 +110,20 @@ class Browser:
             return None  # expired between the two reads
         return _row(found.entries[0], found.run_info, self._names.snapshot()), value
 
-    def _matching_runs(self, dag_id: str, run_id: str) -> list[tuple[str, str]]:
+    def _matching_runs(self, dag_id: str, run_id: str) -> Iterator[tuple[str, str]]:
+        """The runs a listing covers, read from the run index a chunk at a time, lazily."""
         if dag_id != WILDCARD and run_id != WILDCARD:
-            return [(dag_id, run_id)]
-        runs = self._runs.runs(None if dag_id == WILDCARD else dag_id)
-        return [r for r in runs if run_id in (WILDCARD, r[1])]
+            yield dag_id, run_id
+            return
+        offset = 0
+        while True:
+            chunk = self._runs.page(None if dag_id == WILDCARD else dag_id, offset, _RUN_CHUNK)
+            for run in chunk:
+                if run_id in (WILDCARD, run[1]):
+                    yield run
+            if len(chunk) < _RUN_CHUNK:
+                return
+            offset += len(chunk)
 
 
 def _row(entry: XComEntry, info: RunInfo, policies: dict[str, DagPolicy]) -> Row:

@@ -146,7 +146,9 @@ def start(
         if holder:
             holder[0].set_serving(healthy)
 
-    policies = LivePolicies(store, serve.policy_refresh_seconds, on_store_state)
+    policies = LivePolicies(
+        store, serve.policy_refresh_seconds, on_store_state, serve.quota_defaults()
+    )
     policies.refresh()
     handlers = XComHandlers(
         TokenVerifier(serve.signing_key(), max_lifetime=serve.max_token_lifetime),

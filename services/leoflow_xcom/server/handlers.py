@@ -67,6 +67,7 @@ class XComHandlers:
             value,
             dag.ttl_seconds,
             _run_info(claims),
+            dag.quota,
         )
         return len(value), expires
 
@@ -81,7 +82,7 @@ class XComHandlers:
         authz.require_task(claims, "fetch")
         authz.check_same_run(claims, dag_id, run_id, "read")
         _check_ref(ref)
-        authz.check_fetch(claims, self._policies.get(claims.dag_id), ref.task_id)
+        authz.check_fetch(claims, self._policies.get_for_read(claims.dag_id), ref.task_id)
         return self._reader.fetch(claims.dag_id, claims.run_id, ref)
 
     def fetch_many(
@@ -93,7 +94,7 @@ class XComHandlers:
                 f"{len(selectors)} given; at most {limits.MAX_BATCH_SELECTORS} per call",
             )
         authz.require_task(claims, "fetch")
-        dag = self._policies.get(claims.dag_id)
+        dag = self._policies.get_for_read(claims.dag_id)
         for sel in selectors:
             _check_ref(XComRef(sel.task_id, sel.key, sel.map_index))
             authz.check_fetch(claims, dag, sel.task_id)

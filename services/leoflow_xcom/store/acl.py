@@ -35,7 +35,7 @@ ADMIN_USER: Final = "xcom-admin"
 HEALTHCHECK_USER: Final = "healthcheck"
 
 # Commands of the listing and run-summary scripts (`scripts.LIST`, `scripts.RUN_SUMMARY`) and
-# of the readers (reader.py, runs.runs(), registry.load(), layout.read_layout()); STRLEN and
+# of the readers (reader.py, runs.page(), registry.load(), layout.read_layout()); STRLEN and
 # GETRANGE read the head of a value for the XCom browser (reader.fetch_head).
 READ_COMMANDS: Final = (
     "get",
@@ -45,12 +45,14 @@ READ_COMMANDS: Final = (
     "zrangebylex",
     "zlexcount",
     "zcount",
+    "zrangebyscore",
     "zscore",
     "hget",
     "hmget",
     "hgetall",
     "strlen",
     "getrange",
+    "hkeys",
 )
 # Running the scripts: EVALSHA (push) or EVALSHA_RO (the `no-writes` listing), SCRIPT LOAD when
 # Redis lost its script cache, EVAL as redis-py's fallback for the push script.
@@ -64,19 +66,21 @@ TRANSACTION_COMMANDS: Final = ("multi", "exec", "discard", "watch", "unwatch")
 # refused: Redis 7.0 does not know it, so naming it would make the ACL file fail to load there.
 # INFO (memory, persistence, keyspace: no key or value) feeds the metrics and the memory warning.
 CONNECTION_COMMANDS: Final = ("ping", "info")
-# Writes: the push script (SET PX, ZADD, HSET, HSETNX, ZRANGEBYSCORE, ZREM, HDEL, PTTL,
-# PEXPIRE), clear (DEL, ZREM, HDEL), the layout stamp (SET NX), policies (HSET, HDEL, INCRBY),
-# the run registry (ZADD, ZSCAN, ZREM). redis-py sends INCR as INCRBY.
+# Writes: the push script (SET PX, ZADD, HSET, HSETNX, HINCRBY, ZRANGEBYSCORE, ZREM,
+# ZREMRANGEBYRANK, HDEL, PTTL, PEXPIRE), the run index prune (ZREMRANGEBYSCORE), the clear
+# script (DEL, ZREM, HDEL, HINCRBY), the layout stamp and migration (SET NX), policies (HSET,
+# HDEL, INCRBY). redis-py sends INCR as INCRBY.
 WRITE_COMMANDS: Final = (
     "set",
     "del",
     "zadd",
     "zrem",
-    "zrangebyscore",
-    "zscan",
+    "zremrangebyscore",
     "hset",
     "hsetnx",
     "hdel",
+    "hincrby",
+    "zremrangebyrank",
     "incrby",
     "pttl",
     "pexpire",

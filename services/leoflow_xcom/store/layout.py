@@ -1,4 +1,5 @@
-"""The data-layout version key: a newer or older service refuses a layout it does not know."""
+"""The data-layout version key: a service refuses a layout it does not know, and upgrades the
+one older layout it does (store/migrate.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,19 @@ import redis
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.errors import LayoutMismatchError
 from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.migrate import migrate_from_v1
 
 
 def ensure_layout(client: redis.Redis) -> None:
     """Stamp an empty store with our layout version, or check the one it has."""
     with translated():
-        client.set(keys.LAYOUT_KEY, keys.LAYOUT_VERSION, nx=True)
         found = cast(bytes | None, client.get(keys.LAYOUT_KEY))
+        if found is None:  # read first: a full Redis refuses the SET, and needs no stamp
+            client.set(keys.LAYOUT_KEY, keys.LAYOUT_VERSION, nx=True)
+            found = cast(bytes | None, client.get(keys.LAYOUT_KEY))
+        if found == b"1":
+            migrate_from_v1(client)  # the only older layout: upgraded in place, once
+            found = cast(bytes | None, client.get(keys.LAYOUT_KEY))
     check_layout(found)
 
 

@@ -6,10 +6,10 @@ The UI proxy and the gRPC service share this class.
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 import json
 from collections.abc import Sequence
+import logging
 from typing import Any, cast
 
 import redis
@@ -21,11 +21,14 @@ from leoflow_xcom.core.model import ListFilter, Page, RunInfo, Selector, XComEnt
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import translated
 
+log = logging.getLogger(__name__)
+
 
 class XComReader:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._list = ReadOnlyScript(client, scripts.LIST)
+        self._fetch_many = ReadOnlyScript(client, scripts.FETCH_MANY)
 
     def fetch(self, dag_id: str, run_id: str, ref: XComRef) -> bytes:
         run = keys.run_keys(dag_id, run_id)
@@ -54,104 +57,108 @@ class XComReader:
         self, dag_id: str, run_id: str, selectors: list[Selector]
     ) -> list[tuple[XComRef, bytes | None]]:
         """Values for each selector in order; a selector with all_map_indexes expands to every
-        indexed map index of its task and key. Missing values come back as None."""
+        indexed map index of its task and key. Missing values come back as None.
+
+        One script call, and every bound is checked before a value is read: the number of
+        references (counted in the by-key index before anything is expanded) and the bytes
+        the answer would carry (the sizes are in the meta hash), so an oversized batch costs
+        Redis a few counts and small replies, never the values themselves."""
         run = keys.run_keys(dag_id, run_id)
-        refs = self._expand(run, selectors)
-        if not refs:
-            return []
+        args: list[str | int] = [
+            limits.MAX_BATCH_SELECTORS,
+            limits.MAX_BATCH_RESPONSE_BYTES,
+            run.tag,
+        ]
+        for sel in selectors:
+            if sel.all_map_indexes:
+                args += ["m", keys.key_prefix(sel.key, sel.task_id)]
+            else:
+                args += ["r", keys.member(sel.task_id, sel.map_index, sel.key)]
         with translated():
-            values = cast(
-                list[bytes | None],
-                self._client.mget(
-                    [run.value(keys.member(r.task_id, r.map_index, r.key)) for r in refs]
-                ),
-            )
-        total = sum(len(v) for v in values if v is not None)
-        if total > limits.MAX_BATCH_RESPONSE_BYTES:
+            reply = self._fetch_many([run.by_key, run.meta], args)
+        if int(reply[0]) == -1:
+            _check_batch_size(int(reply[1]))
+        if int(reply[0]) == -2:
+            total = int(reply[1])
             raise InvalidRequestError(
                 f"the batch would return {total:,} bytes; at most "
-                f"{limits.MAX_BATCH_RESPONSE_BYTES:,} fit in one call. Fetch in smaller batches.",
+                f"{limits.MAX_BATCH_RESPONSE_BYTES:,} fit in one call. Nothing was read. Fetch "
+                f"in smaller batches.",
                 {
                     "field": "selectors",
                     "size": str(total),
                     "limit": str(limits.MAX_BATCH_RESPONSE_BYTES),
                 },
             )
-        return list(zip(refs, values, strict=True))
-
-    def _expand(self, run: keys.RunKeys, selectors: list[Selector]) -> list[XComRef]:
-        mapped = [s for s in selectors if s.all_map_indexes]
-        expansions: list[list[bytes]] = []
-        if mapped:
-            # One extra round trip for all mapped selectors together.
-            with translated(), self._client.pipeline(transaction=False) as pipe:
-                for sel in mapped:
-                    pipe.zrangebylex(run.index, *keys.lex_range(keys.task_prefix(sel.task_id)))
-                expansions = pipe.execute()
-        found = iter(expansions)
-        refs: list[XComRef] = []
-        for sel in selectors:
-            if not sel.all_map_indexes:
-                refs.append(XComRef(sel.task_id, sel.key, sel.map_index))
-                continue
-            for raw in next(found):
-                task_id, map_index, key = keys.parse_member(raw.decode())
-                if key == sel.key:
-                    refs.append(XComRef(task_id, key, map_index))
-        if len(refs) > limits.MAX_BATCH_SELECTORS:
-            raise InvalidRequestError(
-                f"the batch expands to {len(refs):,} XComs; at most "
-                f"{limits.MAX_BATCH_SELECTORS:,} per call. Fetch in smaller batches.",
-                {"field": "selectors"},
-            )
-        return refs
+        members, values = reply[1], reply[2]
+        found: list[tuple[XComRef, bytes | None]] = []
+        for raw, value in zip(members, values, strict=True):
+            task_id, map_index, key = keys.parse_member(raw.decode())
+            found.append((XComRef(task_id, key, map_index), value if value else None))
+        return found
 
     def list(self, dag_id: str, run_id: str, flt: ListFilter) -> Page:
-        [page] = self.list_many([(dag_id, run_id, flt)])
-        return page
-
-    def list_many(self, queries: Sequence[tuple[str, str, ListFilter]]) -> builtins.list[Page]:
-        """One listing per (dag_id, run_id, filter), all in one round trip (pipelined)."""
-        calls = [_list_call(dag_id, run_id, flt) for dag_id, run_id, flt in queries]
+        run = keys.run_keys(dag_id, run_id)
+        by_key = flt.key is not None
+        if flt.key is not None:
+            # A key filter ranges over the by-key index: O(page), not a scan of the run.
+            if flt.task_id is None:
+                prefix = keys.key_prefix(flt.key)
+            elif flt.map_index is None:
+                prefix = keys.key_prefix(flt.key, flt.task_id)
+            else:
+                prefix = keys.key_member(flt.task_id, flt.map_index, flt.key)
+        elif flt.task_id is None:
+            prefix = ""
+        elif flt.map_index is None:
+            prefix = keys.task_prefix(flt.task_id)
+        else:
+            prefix = keys.task_instance_prefix(flt.task_id, flt.map_index)
+        low, high = keys.lex_range(prefix)
+        # A map index without a task (the UI's `~` task) filters inside the script.
+        infix = ""
+        if flt.task_id is None and flt.map_index is not None:
+            infix = keys.map_index_infix(flt.map_index)
         with translated():
-            replies = self._list.many(calls)
-        return [
-            _page(dag_id, run_id, reply)
-            for (dag_id, run_id, _), reply in zip(queries, replies, strict=True)
-        ]
+            total, flat, run_info, first_push = self._list(
+                [run.index, run.expiry, run.meta, run.by_key],
+                [low, high, flt.offset, flt.limit, infix, "1" if by_key else "0"],
+            )
+        entries = []
+        for i in range(0, len(flat), 2):
+            entry = _entry(dag_id, run_id, flat[i], flat[i + 1])
+            if entry is not None:
+                entries.append(entry)
+        return Page(entries=entries, total=int(total), run_info=run_info_from(run_info, first_push))
 
 
-def _list_call(dag_id: str, run_id: str, flt: ListFilter) -> tuple[list[str], list[str | int]]:
-    run = keys.run_keys(dag_id, run_id)
-    if flt.task_id is None:
-        prefix = ""
-    elif flt.map_index is None:
-        prefix = keys.task_prefix(flt.task_id)
-    else:
-        prefix = keys.task_instance_prefix(flt.task_id, flt.map_index)
-    low, high = keys.lex_range(prefix)
-    suffix = keys.key_suffix(flt.key) if flt.key is not None else ""
-    # A map index without a task (the UI's `~` task) filters inside the script.
-    infix = ""
-    if flt.task_id is None and flt.map_index is not None:
-        infix = keys.map_index_infix(flt.map_index)
-    return (
-        [run.index, run.expiry, run.meta],
-        [low, high, suffix, flt.offset, flt.limit, infix],
-    )
+def _check_batch_size(count: int) -> None:
+    if count > limits.MAX_BATCH_SELECTORS:
+        raise InvalidRequestError(
+            f"the batch expands to {count:,} XComs; at most "
+            f"{limits.MAX_BATCH_SELECTORS:,} per call. Nothing was read. Fetch in smaller "
+            f"batches.",
+            {"field": "selectors", "size": str(count), "limit": str(limits.MAX_BATCH_SELECTORS)},
+        )
 
 
-def _page(dag_id: str, run_id: str, reply: Any) -> Page:
-    total, flat, run_info, first_push = reply
-    entries = []
-    for i in range(0, len(flat), 2):
-        task_id, map_index, key = keys.parse_member(flat[i].decode())
-        meta = flat[i + 1].decode()
-        if not meta:
-            continue  # an index entry without meta would be a bug; never show half an entry
-        size, pushed, expires = keys.parse_meta(meta)
-        entries.append(XComEntry(dag_id, run_id, task_id, map_index, key, size, pushed, expires))
-    return Page(entries=entries, total=int(total), run_info=run_info_from(run_info, first_push))
+def _entry(dag_id: str, run_id: str, raw_member: bytes, raw_meta: bytes) -> XComEntry | None:
+    """One listed entry, or None for data no current rule allows (written directly, or by an
+    older, laxer version): it is left out and logged, and never fails the whole listing."""
+    try:
+        task_id, map_index, key = keys.parse_member(raw_member.decode())
+        if not raw_meta:
+            return None  # an index entry without meta would be a bug; never show half an entry
+        size, pushed, expires = keys.parse_meta(raw_meta.decode())
+    except (ValueError, UnicodeDecodeError):
+        log.warning("skipping an unreadable index entry in run %r of DAG %r", run_id, dag_id)
+        return None
+    if not (limits.UNMAPPED <= map_index <= limits.MAX_MAP_INDEX) or not all(
+        0 <= n < 2**63 for n in (size, pushed, expires)
+    ):
+        log.warning("skipping an out-of-range index entry in run %r of DAG %r", run_id, dag_id)
+        return None
+    return XComEntry(dag_id, run_id, task_id, map_index, key, size, pushed, expires)
 
 
 class ReadOnlyScript:

@@ -1,12 +1,16 @@
-"""The run registry: which (dag_id, run_id) have XComs, for listing across runs (`~`).
+"""The run indexes: which (dag_id, run_id) have live XComs, in time order, for listing across
+runs (`~`) and for the operator's `clear --older-than`.
 
-A run is added by the push that creates its index (the push script reports it), so the hot
-path pays one extra command only once per run. Runs whose index expired or was cleared are
-filtered out on read and pruned in the background by the service.
+Every push registers its run (score = expiry of the run's newest value, see scripts.PUSH), so
+a run is listed as long as any of its values lives, and reading a page of runs is
+O(log N + page) whatever the number of runs: runs that expired are skipped by score, never
+visited. Pushes drop expired runs a bounded few at a time; the service's housekeeper drops the
+rest.
 """
 
 from __future__ import annotations
 
+import time
 from typing import cast
 
 import redis
@@ -15,43 +19,53 @@ from leoflow_xcom.core import keys
 from leoflow_xcom.store.connection import translated
 
 
+def _index(dag_id: str | None) -> str:
+    return keys.RUNS_ALL_KEY if dag_id is None else keys.dag_runs_key(dag_id)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 class RunRegistry:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
 
-    def add(self, dag_id: str, run_id: str) -> None:
+    def page(self, dag_id: str | None, offset: int, limit: int) -> list[tuple[str, str]]:
+        """Live runs, of one DAG or of all, oldest newest-value first."""
         with translated():
-            self._client.zadd(keys.RUNS_KEY, {keys.run_member(dag_id, run_id): 0})
+            members = cast(
+                list[bytes],
+                self._client.zrangebyscore(
+                    _index(dag_id), f"({_now_ms()}", "+inf", start=offset, num=limit
+                ),
+            )
+        return _parsed(members)
 
-    def runs(self, dag_id: str | None = None) -> list[tuple[str, str]]:
-        """Every live run, of one DAG or of all, in (dag_id, run_id) lexical order."""
-        low, high = keys.lex_range(keys.dag_runs_prefix(dag_id) if dag_id is not None else "")
+    def older_than(self, dag_id: str, expires_before_ms: int, limit: int) -> list[tuple[str, str]]:
+        """Up to `limit` runs of the DAG whose newest value expires before the given time."""
         with translated():
-            members = cast(list[bytes], self._client.zrangebylex(keys.RUNS_KEY, low, high))
-            found = [keys.parse_run_member(m.decode()) for m in members]
-            if not found:
-                return []
-            with self._client.pipeline(transaction=False) as pipe:
-                for dag, run in found:
-                    pipe.exists(keys.run_keys(dag, run).index)
-                alive = pipe.execute()
-        return [run for run, live in zip(found, alive, strict=True) if live]
+            members = cast(
+                list[bytes],
+                self._client.zrangebyscore(
+                    keys.dag_runs_key(dag_id), "-inf", f"({expires_before_ms}", start=0, num=limit
+                ),
+            )
+        return _parsed(members)
 
-    def prune(self, batch: int = 500) -> int:
-        """Remove runs whose index no longer exists (expired or cleared). Service-side only."""
-        removed = 0
-        cursor = 0
+    def prune(self) -> int:
+        """Drop runs whose values have all expired from the global index. Service-side only;
+        per-DAG indexes are pruned by pushes and expire with their newest run."""
         with translated():
-            while True:
-                cursor, items = self._client.zscan(keys.RUNS_KEY, cursor, count=batch)
-                members = [cast(bytes, m).decode() for m, _ in items]
-                if members:
-                    with self._client.pipeline(transaction=False) as pipe:
-                        for member in members:
-                            pipe.exists(keys.run_keys(*keys.parse_run_member(member)).index)
-                        alive = pipe.execute()
-                    dead = [m for m, live in zip(members, alive, strict=True) if not live]
-                    if dead:
-                        removed += int(self._client.zrem(keys.RUNS_KEY, *dead))
-                if cursor == 0:
-                    return removed
+            return int(self._client.zremrangebyscore(keys.RUNS_ALL_KEY, "-inf", _now_ms()))
+
+
+def _parsed(members: list[bytes]) -> list[tuple[str, str]]:
+    """Run members as (dag_id, run_id); one not written by this code is skipped, never fatal."""
+    runs = []
+    for member in members:
+        try:
+            runs.append(keys.parse_run_member(member.decode()))
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return runs

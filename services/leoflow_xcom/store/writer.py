@@ -1,24 +1,27 @@
-"""Writes: push (one script call) and clear (optimistic transaction). Service-side only."""
+"""Writes: push (one script call) and clear (bounded script calls). Service-side only."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any
 
 import redis
-import redis.client
 
 from leoflow_xcom.core import keys
+from leoflow_xcom.core.errors import XComQuotaExceededError
 from leoflow_xcom.core.model import XComRef
+from leoflow_xcom.core.quotas import SCOPES, Quota
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import translated
-from leoflow_xcom.store.runs import RunRegistry
+
+# XComs one clear script call deletes: Redis stays responsive between batches of a big run.
+CLEAR_BATCH = 512
 
 
 class XComWriter:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._push = client.register_script(scripts.PUSH)
-        self._runs = RunRegistry(client)
+        self._clear = client.register_script(scripts.CLEAR)
 
     def push(
         self,
@@ -28,19 +31,42 @@ class XComWriter:
         value: bytes,
         ttl_seconds: int,
         run_info: bytes = b"",
+        quota: Quota | None = None,
     ) -> int:
-        """Store the value with its TTL and index it, atomically. Returns expiry (Unix ms)."""
+        """Store the value with its TTL, index it, count it against the quotas and list its run,
+        atomically. Returns expiry (Unix ms). Over a quota: XComQuotaExceededError, nothing
+        stored."""
         run = keys.run_keys(dag_id, run_id)
         member = keys.member(ref.task_id, ref.map_index, ref.key)
+        limits = (quota or Quota()).as_args()
         with translated():
-            expires, fresh = self._push(
-                keys=[run.value(member), run.index, run.expiry, run.meta],
-                args=[value, ttl_seconds * 1000, member, run_info],
+            reply: list[Any] = self._push(
+                keys=[
+                    run.value(member),
+                    run.index,
+                    run.expiry,
+                    run.meta,
+                    run.by_key,
+                    run.quota,
+                    keys.RUNS_ALL_KEY,
+                    keys.dag_runs_key(dag_id),
+                ],
+                args=[
+                    value,
+                    ttl_seconds * 1000,
+                    member,
+                    run_info,
+                    keys.run_member(dag_id, run_id),
+                    *limits,
+                ],
             )
-        if fresh:
-            # First XCom of this run: register it for cross-run listing (once per run).
-            self._runs.add(dag_id, run_id)
-        return int(expires)
+        if int(reply[0]) < 0:
+            scope, measure = SCOPES[int(reply[1]) - 1]
+            adding = len(value) if measure == "bytes" else 1
+            raise XComQuotaExceededError.over(
+                scope, measure, int(reply[2]), int(reply[3]), adding, dag_id
+            )
+        return int(reply[0])
 
     def clear(
         self,
@@ -48,9 +74,14 @@ class XComWriter:
         run_id: str,
         task_id: str | None = None,
         map_index: int | None = None,
+        batch: int = CLEAR_BATCH,
     ) -> int:
         """Delete a task instance's XComs (task_id and map_index), a task's (map_index None),
-        or the whole run's (task_id None). Returns how many values were indexed for deletion.
+        or the whole run's (task_id None). Returns how many were deleted.
+
+        Works when Redis is at maxmemory (the script is `allow-oom`). Each call deletes at most
+        `batch` XComs atomically, index and counters in step; a value pushed meanwhile is either
+        cleared with its index entry or kept with it.
         """
         run = keys.run_keys(dag_id, run_id)
         if task_id is None:
@@ -60,31 +91,22 @@ class XComWriter:
         else:
             prefix = keys.task_instance_prefix(task_id, map_index)
         low, high = keys.lex_range(prefix)
+        script_keys = [
+            run.index,
+            run.expiry,
+            run.meta,
+            run.by_key,
+            run.quota,
+            keys.RUNS_ALL_KEY,
+            keys.dag_runs_key(dag_id),
+        ]
+        args: list[str | int] = [low, high, batch, run.tag, keys.run_member(dag_id, run_id)]
         deleted = 0
-
-        def clear_in(pipe: redis.client.Pipeline) -> None:
-            # Runs under WATCH of the index: a concurrent push restarts the clear, so a value
-            # pushed meanwhile is either cleared with its index entry or kept with it.
-            nonlocal deleted
-            raw = cast(list[bytes], pipe.zrangebylex(run.index, low, high))
-            members = [m.decode() for m in raw]
-            deleted = len(members)
-            pipe.multi()
-            if not prefix:
-                pipe.delete(run.index, run.expiry, run.meta)
-                for chunk in _chunks(members, 512):
-                    pipe.delete(*(run.value(m) for m in chunk))
-                return
-            for chunk in _chunks(members, 512):
-                pipe.delete(*(run.value(m) for m in chunk))
-                pipe.zrem(run.index, *chunk)
-                pipe.zrem(run.expiry, *chunk)
-                pipe.hdel(run.meta, *chunk)
-
         with translated():
-            self._client.transaction(clear_in, run.index)
-        return deleted
-
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+            # Bounded: what was there when the clear began, plus what concurrent pushes add
+            # while it runs, is at most a few batches more; stop when a batch finds nothing.
+            while True:
+                done, left = self._clear(keys=script_keys, args=args)
+                deleted += int(done)
+                if int(left) == 0 or int(done) == 0:
+                    return deleted
