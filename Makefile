@@ -49,7 +49,8 @@ compose-plugin:
 protos: venv
 	$(PY) scripts/gen_protos.py
 
-lint: venv
+# mypy follows the tests into bench/ and loadtest/, so their extras come first.
+lint: venv $(VENV)/.bench-stamp $(VENV)/.loadtest-stamp
 	$(VENV)/bin/ruff check services scripts tests bench loadtest
 	$(VENV)/bin/ruff format --check services scripts tests bench loadtest
 	$(VENV)/bin/mypy

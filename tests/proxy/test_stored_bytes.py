@@ -56,7 +56,8 @@ def store(r: redis.Redis, key: str, value: bytes, facts: bytes | None) -> None:
     r.zadd(run.index, {member: 0})
     r.zadd(run.expiry, {member: now + TTL_MS})
     r.hset(run.meta, member, f"{len(value)}:{now}:{now + TTL_MS}")
-    r.zadd(keys.RUNS_KEY, {keys.run_member(DAG, RUN): 0})
+    for runs in (keys.RUNS_ALL_KEY, keys.dag_runs_key(DAG)):
+        r.zadd(runs, {keys.run_member(DAG, RUN): now + TTL_MS})
     if facts is None:
         r.hdel(run.meta, keys.RUN_INFO_FIELD)
     else:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 import logging
+from collections.abc import Sequence
 from typing import Any, cast
 
 import redis

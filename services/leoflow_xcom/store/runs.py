@@ -42,6 +42,15 @@ class RunRegistry:
             )
         return _parsed(members)
 
+    def live(self, dag_id: str | None) -> list[tuple[str, str]]:
+        """Every live run, of one DAG or of all: O(runs), for the browser's overview totals."""
+        with translated():
+            members = cast(
+                list[bytes],
+                self._client.zrangebyscore(_index(dag_id), f"({_now_ms()}", "+inf"),
+            )
+        return _parsed(members)
+
     def older_than(self, dag_id: str, expires_before_ms: int, limit: int) -> list[tuple[str, str]]:
         """Up to `limit` runs of the DAG whose newest value expires before the given time."""
         with translated():
