@@ -16,7 +16,7 @@ help:
 	@echo "make lint     ruff + mypy only"
 	@echo "make fault-test  fault injection scenarios only (also part of make test), with figures"
 	@echo "make compose-test  the Compose appliance end to end on a real Docker engine"
-	@echo "make bench    floors vs push/fetch side by side (BENCH_ARGS=--quick for a short run)"
+	@echo "make bench    floors vs push/fetch side by side, plots in build/bench (BENCH_ARGS=--quick: short run; --update-docs: refresh docs/bench)"
 	@echo "make loadtest bounded headless Locust run (UI scenario only with LEOFLOW_UI_URL set)"
 
 $(STAMP): pyproject.toml

@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
     )
     (built,) = out.glob("leoflow_xcom-*.whl")
+    with zipfile.ZipFile(built) as archive:  # the declared license travels with the package
+        assert any(name.endswith("/LICENSE") for name in archive.namelist())
     return built
 
 
