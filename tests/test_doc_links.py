@@ -49,6 +49,13 @@ def test_relative_links_resolve(doc: Path) -> None:
     assert not broken, f"{doc.relative_to(ROOT)}: broken links {broken}"
 
 
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_link_is_split_across_lines(doc: Path) -> None:
+    # `[text]` at a line's end and `(target)` on the next renders as plain text, not a link.
+    text = FENCE.sub("", doc.read_text(encoding="utf-8"))
+    assert not re.search(r"\]\s*\n\s*\(", text), doc.relative_to(ROOT)
+
+
 def test_the_checker_sees_links() -> None:
     # A checker that finds no links passes everything: make sure it finds the README's.
     assert "docs/operations.md" in relative_links(ROOT / "README.md")
