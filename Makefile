@@ -18,7 +18,7 @@ help:
 	@echo "make fault-test  fault injection scenarios only (also part of make test), with figures"
 	@echo "make security-test  hostile-tenant tests (floods, ReDoS, claims, error sizes), with figures"
 	@echo "make compose-test  the Compose appliance end to end on a real Docker engine"
-	@echo "make bench    floors vs push/fetch side by side (BENCH_ARGS=--quick for a short run)"
+	@echo "make bench    floors vs push/fetch side by side, plots in build/bench (BENCH_ARGS=--quick: short run; --update-docs: refresh docs/bench)"
 	@echo "make loadtest paced latency scenario, headless, exact µs percentiles (fails over 1 ms p50)"
 	@echo "make loadtest-web       the same scenario in Locust's web UI (http://127.0.0.1:8089)"
 	@echo "make loadtest-capacity  sub-ms capacity: offered rate raised step by step, plot + JSON"
@@ -26,7 +26,7 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -e '.[server,dev]'
 	touch $@
 
 venv: $(STAMP)

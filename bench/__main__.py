@@ -3,10 +3,12 @@
 Starts Redis and the service (plus the bench-only echo service on the same server), then
 measures with separate client processes: the floors (unary echo, session-stream echo, the raw
 redis-py script call a push makes and the GET a fetch makes) and SDK push/fetch over unary
-and session, at 1 client and at growing concurrency. Prints a table and the verdict against
-issue 5's targets, writes bench-results.json and PNG plots under docs/bench/.
+and session, at 1 client and at growing concurrency. Prints progress as it goes, then a table
+and the verdict against the performance targets, and writes bench-results.json and the PNG
+plots under build/bench/ (ignored by git); --update-docs writes the plots (and profiles) into
+docs/bench/ instead, to refresh the committed figures.
 
-    python -m bench [--quick] [--profile] [--out docs/bench] [--json bench-results.json]
+    python -m bench [--quick] [--profile] [--update-docs] [--out DIR] [--json FILE]
 
 Exit code: 0 when all targets pass, 1 when one fails, 2 when a call failed. Lines in
 lower case (pass/miss) are diagnostics, not targets.
@@ -23,6 +25,11 @@ from pathlib import Path
 from bench import profile, report, stack
 from bench.runner import ClientPool, Raw, Runner
 from bench.stats import Series, cdf_points
+
+# Plots land in the ignored build/ unless the committed figures are being refreshed.
+BUILD_OUT = Path("build/bench")
+DOCS_OUT = Path("docs/bench")
+JSON_NAME = "bench-results.json"
 
 LATENCY = [
     "echo-unary-push",
@@ -65,9 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", help="comma-separated scenarios to run (default: all)")
     parser.add_argument("--payload", type=int, default=1024, help="value size in bytes")
-    parser.add_argument("--out", type=Path, default=Path("docs/bench"))
-    parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
+    parser.add_argument(
+        "--update-docs",
+        action="store_true",
+        help=f"write plots and profiles into {DOCS_OUT} (the committed figures)",
+    )
+    parser.add_argument("--out", type=Path, help=f"plots and profiles (default {BUILD_OUT})")
+    parser.add_argument("--json", type=Path, help=f"results (default {BUILD_OUT}/{JSON_NAME})")
     args = parser.parse_args(argv)
+    out: Path = args.out or (DOCS_OUT if args.update_docs else BUILD_OUT)
+    json_path: Path = args.json or BUILD_OUT / JSON_NAME
+    out.mkdir(parents=True, exist_ok=True)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
     rounds, single, busy = (1, 1.0, 0.7) if args.quick else (3, 1.2, 1.5)
     levels = [1, 8] if args.quick else [1, 2, 4, 8, 16]
     only = set(args.only.split(",")) if args.only else None
@@ -77,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: load average before: {load_before[0]:.2f} (2 cores: >0.5 means noisy)")
     series: list[Series] = []
     cdfs: dict[str, tuple[list[float], list[float]]] = {}
+    print("bench: starting Redis and the service", flush=True)
     with stack.start() as running:
         pool = ClientPool(max(levels))
         try:
@@ -84,10 +101,21 @@ def main(argv: list[str] | None = None) -> int:
             # Floors and SDK runs interleave, round after round, so that noise from other work
             # on the machine lands on all of them alike.
             gathered: dict[str, Raw] = {}
-            for _ in range(rounds):
+            steps = rounds * len(latency) + len(levels[1:]) * len(throughput)
+            done = 0
+            started = time.monotonic()
+
+            def progress(what: str) -> None:
+                nonlocal done
+                done += 1
+                elapsed = time.monotonic() - started
+                print(f"bench: [{done}/{steps}] {what} ({elapsed:.0f} s)", flush=True)
+
+            for round_no in range(rounds):
                 for name in latency:
                     raw = runner.measure(name, 1, single)
                     gathered[name] = gathered[name].add(raw) if name in gathered else raw
+                    progress(f"round {round_no + 1}/{rounds} {name}, 1 client")
             for name in latency:
                 summary, ms = gathered[name].summary()
                 series.append(summary)
@@ -95,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             for clients in levels[1:]:
                 for name in throughput:
                     series.append(runner.measure(name, clients, busy).summary()[0])
+                    progress(f"{name}, {clients} clients")
             if args.profile:
-                profile.record(runner, pool, args.out)
+                print("bench: profiling with py-spy", flush=True)
+                profile.record(runner, pool, out)
         finally:
             pool.close()
     load_after = os.getloadavg()
@@ -113,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.verdicts(found))
     print(f"bench: load average after: {load_after[0]:.2f}; machine: {info['cpu']}")
-    report.write_json(args.json, series, found, info)
-    paths = report.plot(args.out, cdfs, series)
-    print(f"bench: wrote {args.json} and {', '.join(str(p) for p in paths)}")
+    report.write_json(json_path, series, found, info)
+    paths = report.plot(out, cdfs, series)
+    print(f"bench: wrote {json_path} and {', '.join(str(p) for p in paths)}")
     if any(s.errors for s in series):
         return 2
     if args.advisory:

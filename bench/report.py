@@ -1,4 +1,4 @@
-"""Targets from issue 5, the printed table, bench-results.json and the PNG plots."""
+"""The performance targets, the printed table, bench-results.json and the PNG plots."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.stats import Series
 
-# Issue 5's targets: one sequential SDK client unless said, all in one run.
+# The performance targets: one sequential SDK client unless said, all in one run.
 FETCH_P50_MS = 0.5
 PUSH_P50_MS = 0.7
 P99_MS = 1.0

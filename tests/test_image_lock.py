@@ -1,5 +1,6 @@
 """The project image installs exactly compose/requirements.lock: it must pin every runtime
-dependency of pyproject.toml, or the image build's `pip check` fails late, in compose-test."""
+dependency of pyproject.toml and of its [server] extra (the image runs the service), or the
+image build fails late, in compose-test."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def _name(requirement: str) -> str:
 
 def test_lock_pins_every_runtime_dependency() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_name(r) for r in project["dependencies"]}
+    server = project["optional-dependencies"]["server"]
+    wanted = {_name(r) for r in [*project["dependencies"], *server]}
     lock = (ROOT / "compose" / "requirements.lock").read_text().splitlines()
     pinned = {_name(line) for line in lock if line and not line.startswith("#")}
     assert all("==" in line for line in lock if line and not line.startswith("#"))

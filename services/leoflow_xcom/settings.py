@@ -8,7 +8,6 @@ start and names the variable.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -183,25 +182,6 @@ class ServeSettings(BaseSettings):
         return max(1, self.workers // 8)
 
 
-class ClientSettings(BaseSettings):
-    """CLI commands that call the service."""
-
-    model_config = SettingsConfigDict(env_prefix="LEOFLOW_XCOM_", extra="ignore")
-
-    addr: str = "127.0.0.1:50051"
-    token: SecretStr | None = None
-    timeout: float = Field(default=5.0, gt=0, le=300)
-    # Set: talk TLS and trust only this CA (ca.crt from `init`); unset: plaintext.
-    tls_ca_file: Path | None = None
-    # The name to check the certificate against when `addr` is not one of its SANs.
-    tls_server_name: str | None = None
-
-    def tls_ca(self) -> bytes | None:
-        if self.tls_ca_file is None:
-            return None
-        return read_pem_file(self.tls_ca_file, "LEOFLOW_XCOM_TLS_CA_FILE")
-
-
 class TokenSettings(BaseSettings):
     """`leoflow-xcom token`: where the signing key is."""
 
@@ -289,15 +269,6 @@ class UiSettings(BaseSettings):
         return base.model_copy(
             update={"username": self.redis_username, "password_file": self.redis_password_file}
         )
-
-
-class LogSettings(BaseSettings):
-    """Log output of every command: `json` (one object per line), `text`, or `auto`: text on a
-    terminal, JSON otherwise (containers, log shippers)."""
-
-    model_config = SettingsConfigDict(env_prefix="LEOFLOW_LOG_", extra="ignore")
-
-    format: Literal["auto", "json", "text"] = "auto"
 
 
 class InitSettings(BaseSettings):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from leoflow_xcom.cli.main import main
 from leoflow_xcom.core import keys
-from tests.redis_proc import ROOT, RedisProcess
+from tests.redis_proc import ROOT, RedisProcess, free_port
 
 CLI = str(Path(sys.executable).parent / "leoflow-xcom")
 
@@ -70,7 +72,9 @@ def test_walkthrough_token_push_fetch_ls(env: dict[str, str], tmp_path: Path) ->
     }
 
 
-def test_failures_exit_1_with_the_service_message(env: dict[str, str]) -> None:
+def test_each_error_class_has_its_exit_code_and_the_service_message(
+    env: dict[str, str],
+) -> None:
     t = {
         **env,
         "LEOFLOW_XCOM_TOKEN": token(
@@ -78,17 +82,54 @@ def test_failures_exit_1_with_the_service_message(env: dict[str, str]) -> None:
         ),
     }
     mismatch = run("push", "stats", '{"kept": "many", "dropped": 0}', env=t)
-    assert mismatch.returncode == 1
+    assert mismatch.returncode == 5
     assert "XCOM_SCHEMA_MISMATCH" in mismatch.stderr and "$.kept" in mismatch.stderr
     big = run("push", "big", "-", env=t, stdin=json.dumps("x" * 300_000))
-    assert big.returncode == 1 and "XCOM_TOO_LARGE" in big.stderr and "blob store" in big.stderr
+    assert big.returncode == 5 and "XCOM_TOO_LARGE" in big.stderr and "blob store" in big.stderr
+    not_json = run("push", "bad", "{oops", env=t)
+    assert not_json.returncode == 5 and "XCOM_INVALID_JSON" in not_json.stderr
     forbidden = run("fetch", "notify", "output", env=t)
-    assert forbidden.returncode == 1 and "XCOM_FORBIDDEN" in forbidden.stderr
+    assert forbidden.returncode == 4 and "XCOM_FORBIDDEN" in forbidden.stderr
+    bad_token = run("fetch", "extract", "output", env={**t, "LEOFLOW_XCOM_TOKEN": "not.a.jwt"})
+    assert bad_token.returncode == 4 and "TOKEN_INVALID" in bad_token.stderr
     missing = run("fetch", "extract", "nothing", env=t)
-    assert missing.returncode == 1 and "XCOM_NOT_FOUND" in missing.stderr
+    assert missing.returncode == 3 and "XCOM_NOT_FOUND" in missing.stderr
+    # Nothing listens on a freshly freed port: the service is unavailable.
+    down = {**t, "LEOFLOW_XCOM_ADDR": f"127.0.0.1:{free_port()}", "LEOFLOW_XCOM_TIMEOUT": "1"}
+    unavailable = run("fetch", "extract", "output", env=down)
+    assert unavailable.returncode == 6, unavailable.stderr
+    assert run("health", env=down).returncode == 6
     no_token = run("fetch", "extract", "output", env=env)
     assert no_token.returncode == 1 and "LEOFLOW_XCOM_TOKEN" in no_token.stderr
-    assert "Traceback" not in mismatch.stderr + big.stderr + forbidden.stderr
+    assert run("fetch", env=t).returncode == 2  # argparse: bad command line
+    outputs = [mismatch, big, not_json, forbidden, bad_token, missing, unavailable, no_token]
+    assert all("Traceback" not in o.stderr for o in outputs)
+
+
+def test_help_documents_the_exit_codes() -> None:
+    out = subprocess.run([CLI, "--help"], capture_output=True, text=True, check=True)
+    for line in ("3  not found", "4  forbidden or unauthenticated", "5  invalid", "6  unavailable"):
+        assert line in out.stdout
+
+
+def test_log_level_comes_from_leoflow_log_level(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validate = ["dags", "validate", str(ROOT / "config" / "dags")]
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level  # main() configures the root logger of this process
+    try:
+        monkeypatch.setenv("LEOFLOW_LOG_LEVEL", "debug")
+        assert main(validate) == 0
+        assert root.level == logging.DEBUG
+        assert main(["--log-level", "ERROR", *validate]) == 0  # the flag wins
+        assert root.level == logging.ERROR
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+    bad = run(*validate, env={**env, "LEOFLOW_LOG_LEVEL": "LOUD"})
+    assert bad.returncode == 1 and "LEOFLOW_LOG_LEVEL='LOUD'" in bad.stderr
+    flag = run("--log-level", "chatty", *validate, env=env)
+    assert flag.returncode == 1 and "--log-level='chatty'" in flag.stderr
 
 
 def test_token_needs_ids_or_control_plane(env: dict[str, str]) -> None:

@@ -5,6 +5,7 @@ from leoflow_xcom.core.errors import XComError
 
 EXPECTED = {
     "AsyncXComClient",
+    "ClientConfigError",
     "SessionsExhaustedError",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",

@@ -32,6 +32,16 @@ def _run(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[st
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def engine_overlays() -> list[str]:
+    """compose.engine20.yaml where the engine predates healthcheck start_interval (API 1.44,
+    Docker 25): Compose refuses that field there."""
+    out = _run(["docker", "version", "--format", "{{.Server.APIVersion}}"])
+    major, _, minor = out.stdout.strip().partition(".")
+    if out.returncode == 0 and (int(major), int(minor)) < (1, 44):
+        return ["compose.engine20.yaml"]
+    return []
+
+
 @pytest.fixture(scope="session")
 def engine() -> None:
     if shutil.which("docker") is None:
@@ -70,7 +80,7 @@ class Stack:
             if line.split("=", 1)[0] not in extra
         ]
         self.env_file.write_text("\n".join(pins + [f"{k}={v}" for k, v in extra.items()]) + "\n")
-        self.files = ["compose.yaml", "compose.hostnet.yaml"]
+        self.files = ["compose.yaml", "compose.hostnet.yaml", *engine_overlays()]
         self.compose = DockerCompose(
             context=str(COMPOSE_DIR),
             compose_file_name=self.files,

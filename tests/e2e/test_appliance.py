@@ -96,7 +96,7 @@ def test_up_and_readme_walkthrough(stack: Stack) -> None:
         "exec", "-T", "-e", f"LEOFLOW_XCOM_TOKEN={token}", "xcom",
         "leoflow-xcom", "push", "stats", '{"kept": "many", "dropped": 0}',
     )  # fmt: skip
-    assert refused.returncode == 1
+    assert refused.returncode == 5  # the CLI's exit code for an invalid value
     assert "XCOM_SCHEMA_MISMATCH" in refused.stderr and "kept" in refused.stderr
 
     # Secrets: 0600 files in a 0700 directory owned by the service user.

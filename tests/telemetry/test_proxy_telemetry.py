@@ -79,3 +79,30 @@ def test_health_warns_when_redis_memory_passes_the_threshold(
         admin.config_set("maxmemory", old)
         admin.close()
         stop_proxy(started)
+
+
+def test_gunicorn_and_uvicorn_lines_are_json_too(
+    redis_server: RedisProcess, tmp_path: Path
+) -> None:
+    """With JSON logging on, the servers' own lines (master start, worker boot, uvicorn's
+    startup, shutdown) are objects of the same shape as ours, not gunicorn's text format."""
+    started = start_proxy(redis_server, tmp_path, LEOFLOW_LOG_FORMAT="json")
+    with started.client() as http:
+        assert http.get("/health").status_code == 200
+    stop_proxy(started)
+    lines = (tmp_path / "proxy.log").read_text().splitlines()
+    # The one line that is not a log line: the command's banner on stdout before gunicorn.
+    logged = [line for line in lines if not line.startswith("leoflow-xcom: UI proxy on")]
+    entries = [json.loads(line) for line in logged]  # fails on any non-JSON line
+    assert all({"ts", "level", "logger", "msg"} <= e.keys() for e in entries)
+    by_logger = {(e["logger"], e["msg"].split(" ")[0]) for e in entries}
+    assert ("gunicorn.error", "Booting") in by_logger  # gunicorn's error log
+    assert any(name == "uvicorn.error" for name, _ in by_logger)  # uvicorn's, via the worker
+    assert any(e.get("code") == 200 and e["logger"].startswith("leoflow") for e in entries)
+
+
+def test_text_format_keeps_gunicorns_own_lines(redis_server: RedisProcess, tmp_path: Path) -> None:
+    started = start_proxy(redis_server, tmp_path, LEOFLOW_LOG_FORMAT="text")
+    stop_proxy(started)
+    log = (tmp_path / "proxy.log").read_text()
+    assert "Booting worker" in log and not any(line.startswith("{") for line in log.splitlines())

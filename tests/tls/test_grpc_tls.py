@@ -3,6 +3,7 @@ clients it must refuse (plaintext, another CA)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from leoflow_xcom.cli.main import main
 from leoflow_xcom.client import (
     NO_RETRY,
+    AsyncXComClient,
     DeadlineExceededError,
     ServiceUnavailableError,
     XComClient,
@@ -88,12 +90,12 @@ def test_health_command_over_tls(
     tls_service: str, material: Material, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LEOFLOW_XCOM_ADDR", tls_service)
-    assert main(["health"]) == 1  # plaintext against the TLS port
+    assert main(["health"]) == 6  # plaintext against the TLS port: never served, unavailable
     monkeypatch.setenv("LEOFLOW_XCOM_TLS_CA_FILE", str(material.ca))
     assert main(["health"]) == 0
     # An address that is not one of the SANs: verified against the name given instead.
     monkeypatch.setenv("LEOFLOW_XCOM_TLS_SERVER_NAME", "xcom.invalid")
-    assert main(["health"]) == 1
+    assert main(["health"]) == 6
     monkeypatch.setenv("LEOFLOW_XCOM_TLS_SERVER_NAME", "localhost")
     assert main(["health"]) == 0
 
@@ -118,3 +120,24 @@ def test_half_or_unreadable_tls_settings_fail_clearly(
     )
     with pytest.raises(SettingsFileError, match="LEOFLOW_XCOM_TLS_KEY_FILE: cannot read"):
         missing.tls()
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_from_env_speaks_tls_with_the_ca_file(
+    tls_service: str, material: Material, mint: Mint, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    monkeypatch.setenv("LEOFLOW_XCOM_ADDR", tls_service)
+    monkeypatch.setenv("LEOFLOW_XCOM_TOKEN", mint(task_id="a"))
+    monkeypatch.setenv("LEOFLOW_XCOM_TLS_CA_FILE", str(material.ca))
+    if kind == "sync":
+        with XComClient.from_env() as xcom:
+            xcom.push("out", {"tls": True})
+            assert xcom.pull("a", "out") == {"tls": True}
+        return
+
+    async def body() -> None:
+        async with AsyncXComClient.from_env() as xcom:
+            await xcom.push("out", {"tls": "aio"})
+            assert await xcom.pull("a", "out") == {"tls": "aio"}
+
+    asyncio.run(body())

@@ -6,7 +6,7 @@ import warnings
 
 from leoflow_xcom._proto import xcom_pb2 as leoflow_dot_xcom_dot_v1_dot_xcom__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.72.1'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -19,14 +19,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in leoflow/xcom/v1/xcom_pb2_grpc.py depends on'
+        + f' but the generated code in leoflow/xcom/v1/xcom_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class XComServiceStub:
+class XComServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -67,7 +67,7 @@ class XComServiceStub:
                 _registered_method=True)
 
 
-class XComServiceServicer:
+class XComServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def PushXCom(self, request, context):
@@ -156,7 +156,7 @@ def add_XComServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class XComService:
+class XComService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from leoflow_xcom.cli.errors import CommandError
-from leoflow_xcom.core.policies import DagPolicy
-from leoflow_xcom.init.dag_files import PolicyFileError, load_policy_files
+
+if TYPE_CHECKING:
+    from leoflow_xcom.core.policies import DagPolicy
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,6 +46,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def load_policies(path: Path) -> list[DagPolicy]:
     """Read and validate a policy file or every *.json in a directory (sorted)."""
+    from leoflow_xcom.init.dag_files import PolicyFileError, load_policy_files
+
     try:
         return load_policy_files(path)
     except PolicyFileError as exc:

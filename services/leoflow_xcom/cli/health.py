@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from leoflow_xcom.cli.errors import CommandError
-from leoflow_xcom.settings import ClientSettings
+from leoflow_xcom.cli.exit_codes import ExitCode
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,16 +24,16 @@ def run(args: argparse.Namespace) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    from leoflow_xcom.cli.values import channel_credentials
     from leoflow_xcom.client._config import channel_options
+    from leoflow_xcom.client._env import read_env
 
-    settings = ClientSettings()
-    addr = args.addr or settings.addr
-    credentials = channel_credentials(settings)
+    env = read_env()
+    addr = args.addr or env.addr
+    credentials = env.credentials()
     channel = (
         grpc.insecure_channel(addr)
         if credentials is None
-        else grpc.secure_channel(addr, credentials, channel_options(settings.tls_server_name))
+        else grpc.secure_channel(addr, credentials, channel_options(env.tls_server_name))
     )
     with channel:
         try:
@@ -41,7 +41,12 @@ def run(args: argparse.Namespace) -> int:
                 health_pb2.HealthCheckRequest(service=""), timeout=args.timeout
             )
         except grpc.RpcError as exc:
-            raise CommandError(f"{addr}: health check failed: {exc.code().name}") from None
+            code = exc.code()
+            unreachable = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+            raise CommandError(
+                f"{addr}: health check failed: {code.name}",
+                ExitCode.UNAVAILABLE if unreachable else ExitCode.ERROR,
+            ) from None
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     if reply.status != health_pb2.HealthCheckResponse.SERVING:
         raise CommandError(f"{addr}: {status}")

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from leoflow_xcom.cli.errors import CommandError
-from leoflow_xcom.settings import InitSettings, RedisSettings
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +37,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     from leoflow_xcom.init import job
+    from leoflow_xcom.settings import InitSettings, RedisSettings
 
     overrides = {"dags": args.dags} if args.dags else {}
     settings = InitSettings(**overrides)

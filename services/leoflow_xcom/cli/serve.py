@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from leoflow_xcom.settings import RedisSettings, ServeSettings
-
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
@@ -24,6 +22,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run(args: argparse.Namespace) -> int:
     # Imported here so client-only commands do not load the server stack.
     from leoflow_xcom.server.app import run_until_signal, start
+    from leoflow_xcom.settings import RedisSettings, ServeSettings
 
     overrides = {"listen": args.listen} if args.listen else {}
     serve = ServeSettings(**overrides)

@@ -6,9 +6,6 @@ import argparse
 import time
 
 from leoflow_xcom.cli.errors import CommandError
-from leoflow_xcom.core import ids, tokens
-from leoflow_xcom.core.policies import parse_duration
-from leoflow_xcom.settings import TokenSettings
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,6 +28,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
+    # Minting is the control plane's job: it needs the [server] extra (PyJWT, settings).
+    from leoflow_xcom.core import ids, tokens
+    from leoflow_xcom.core.policies import parse_duration
+    from leoflow_xcom.settings import TokenSettings
+
     try:
         expires_in = parse_duration(args.expires_in)
     except ValueError as exc:

@@ -10,12 +10,18 @@ import argparse
 import os
 import sys
 import tempfile
+from typing import TYPE_CHECKING
 
-from leoflow_xcom.settings import RedisSettings, UiSettings
+from leoflow_xcom.telemetry import logs
+
+if TYPE_CHECKING:
+    from leoflow_xcom.settings import UiSettings
 
 APP = "leoflow_xcom.proxy.app:from_env()"
 # Worker class and server hooks (no Server banner; the metrics directory removed on exit).
 SERVING = "leoflow_xcom.proxy.serving"
+# gunicorn's and uvicorn's own lines (start, workers, errors) in our format: proxy/gunicorn_log.py.
+LOGGER_CLASS = "leoflow_xcom.proxy.gunicorn_log.Logger"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,6 +61,8 @@ def gunicorn_argv(settings: UiSettings) -> list[str]:
         str(settings.graceful_timeout),
         "--keep-alive",
         str(settings.keepalive),
+        "--logger-class",
+        LOGGER_CLASS,
         # Fail at start, in the master, on bad settings, not in a restart loop of workers.
         "--preload",
         *tls,
@@ -64,8 +72,9 @@ def gunicorn_argv(settings: UiSettings) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so other commands do not load Starlette.
-    from leoflow_xcom.proxy.app import LOG_LEVEL_ENV, credentials
+    from leoflow_xcom.proxy.app import credentials
     from leoflow_xcom.proxy.telemetry import MULTIPROC_ENV
+    from leoflow_xcom.settings import RedisSettings, UiSettings
     from leoflow_xcom.store import acl
     from leoflow_xcom.store.connection import connect
     from leoflow_xcom.store.layout import read_layout
@@ -80,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     client.close()
     if args.listen:
         os.environ["LEOFLOW_UI_LISTEN"] = args.listen
-    os.environ[LOG_LEVEL_ENV] = args.log_level
+    # `--log-level` reaches the gunicorn workers (proxy/app.py) through the environment.
+    os.environ[logs.LEVEL_ENV] = args.log_level
     # Fresh per start: the workers' metric files (proxy/telemetry.py); stale ones would add
     # a previous run's counts.
     os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="leoflow-ui-metrics-")

@@ -12,11 +12,9 @@ import datetime
 import json
 import sys
 
-import grpc
-
 from leoflow_xcom.cli.errors import CommandError
 from leoflow_xcom.client import XComClient
-from leoflow_xcom.settings import ClientSettings
+from leoflow_xcom.client._env import read_env
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,22 +62,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _client() -> XComClient:
-    settings = ClientSettings()
-    if settings.token is None:
+    env = read_env()
+    if env.token is None:
         raise CommandError("no token: set LEOFLOW_XCOM_TOKEN (mint one with `leoflow-xcom token`)")
-    return XComClient(
-        settings.addr,
-        settings.token.get_secret_value(),
-        timeout=settings.timeout,
-        credentials=channel_credentials(settings),
-        tls_server_name=settings.tls_server_name,
-    )
-
-
-def channel_credentials(settings: ClientSettings) -> grpc.ChannelCredentials | None:
-    """TLS trusting LEOFLOW_XCOM_TLS_CA_FILE only, or None (plaintext) when it is unset."""
-    ca = settings.tls_ca()
-    return None if ca is None else grpc.ssl_channel_credentials(root_certificates=ca)
+    return XComClient.from_env()
 
 
 def _read_value(arg: str) -> bytes:

@@ -13,6 +13,7 @@ from leoflow_xcom.client._config import (
     RetryPolicy,
     tls_credentials,
 )
+from leoflow_xcom.client._env import ClientConfigError
 from leoflow_xcom.client._errors import DeadlineExceededError, ServiceUnavailableError, XComRpcError
 from leoflow_xcom.core.errors import (
     DagNotRegisteredError,
@@ -39,6 +40,7 @@ __all__ = [
     "MAX_VALUE_BYTES",
     "NO_RETRY",
     "AsyncXComClient",
+    "ClientConfigError",
     "DagNotRegisteredError",
     "DeadlineExceededError",
     "InvalidRequestError",

@@ -27,6 +27,7 @@ from leoflow_xcom.client._config import (
     RetryPolicy,
     channel_options,
 )
+from leoflow_xcom.client._env import read_env
 from leoflow_xcom.client._errors import (
     DeadlineExceededError,
     ServiceUnavailableError,
@@ -34,7 +35,7 @@ from leoflow_xcom.client._errors import (
 )
 from leoflow_xcom.core import codec
 from leoflow_xcom.core.codec import JsonValue
-from leoflow_xcom.core.errors import SessionsExhaustedError, XComError
+from leoflow_xcom.core.errors import SessionsExhaustedError, XComError, XComNotFoundError
 
 _Answer = pb.SessionResponse | XComError
 
@@ -173,6 +174,29 @@ class AsyncXComClient:
         elif transport != "unary":
             raise ValueError(f"transport must be 'session' or 'unary', not {transport!r}")
 
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        transport: Literal["session", "unary"] = "session",
+    ) -> AsyncXComClient:
+        """A client configured the way the CLI is: address from LEOFLOW_XCOM_ADDR (default
+        127.0.0.1:50051), token from LEOFLOW_XCOM_TOKEN (required), deadline from
+        LEOFLOW_XCOM_TIMEOUT (seconds, default 5), TLS when LEOFLOW_XCOM_TLS_CA_FILE is set
+        (LEOFLOW_XCOM_TLS_SERVER_NAME: the name to verify). A missing or bad variable raises
+        ClientConfigError naming it."""
+        env = read_env()
+        return cls(
+            env.addr,
+            env.require_token(),
+            timeout=env.timeout,
+            retry=retry,
+            credentials=env.credentials(),
+            tls_server_name=env.tls_server_name,
+            transport=transport,
+        )
+
     async def __aenter__(self) -> AsyncXComClient:
         return self
 
@@ -192,9 +216,25 @@ class AsyncXComClient:
         return _base.push_result(await self._hot("push", self._stub.PushXCom, request, timeout))
 
     async def pull(
-        self, task_id: str, key: str, map_index: int | None = None, *, timeout: float | None = None
+        self,
+        task_id: str,
+        key: str,
+        map_index: int | None = None,
+        *,
+        default: JsonValue | _base._Missing = _base.MISSING,
+        timeout: float | None = None,
     ) -> JsonValue:
-        return codec.decode(await self.pull_json(task_id, key, map_index, timeout=timeout), key)
+        """Fetch and decode one value of this run, from this task or a declared dependency.
+
+        With `default`, a value that does not exist (XCOM_NOT_FOUND: never pushed, expired or
+        cleared) returns it instead of raising; every other error still raises."""
+        try:
+            data = await self.pull_json(task_id, key, map_index, timeout=timeout)
+        except XComNotFoundError:
+            if default is _base.MISSING:
+                raise
+            return default
+        return codec.decode(data, key)
 
     async def pull_json(
         self, task_id: str, key: str, map_index: int | None = None, *, timeout: float | None = None

@@ -6,6 +6,7 @@ No I/O here (httpx's BaseClient idea): XComClient and AsyncXComClient only do th
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import random
 import time
@@ -19,6 +20,15 @@ from leoflow_xcom.core import codec, ids
 from leoflow_xcom.core.codec import JsonValue
 from leoflow_xcom.core.errors import StatusCode, XComError
 from leoflow_xcom.core.model import XComEntry
+
+
+class _Missing(enum.Enum):
+    """pull()'s `default` when the caller gave none (None is a valid default value)."""
+
+    MISSING = enum.auto()
+
+
+MISSING = _Missing.MISSING
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
-# Hard cap on one value: bytes of encoded UTF-8 JSON (ADR 0006). Larger data goes to a blob store.
+# Hard cap on one value: bytes of encoded UTF-8 JSON (docs/design.md). Larger data goes to a
+# blob store.
 MAX_VALUE_BYTES: Final = 262_144
 
 # 7 days: the default lifetime of an XCom unless the DAG declares `xcom_ttl`.

@@ -16,8 +16,6 @@ gunicorn builds it once per worker through `from_env()`; tests and tools call `c
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -35,16 +33,13 @@ from leoflow_xcom.proxy.readonly import ReadOnlyMiddleware
 from leoflow_xcom.proxy.telemetry import METRICS_PREFIX, TelemetryMiddleware, metrics_endpoint
 from leoflow_xcom.proxy.ui import pages
 from leoflow_xcom.proxy.ui.catalog import Catalog
-from leoflow_xcom.settings import LogSettings, RedisSettings, UiSettings
+from leoflow_xcom.settings import RedisSettings, UiSettings
 from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.layout import read_layout
 from leoflow_xcom.store.stats import read_stats
 from leoflow_xcom.telemetry import logs
 from leoflow_xcom.telemetry.metrics import CallMetrics, StoreCollector
-
-# `leoflow-xcom --log-level` reaches the gunicorn workers through this variable (cli/ui.py).
-LOG_LEVEL_ENV = "LEOFLOW_LOG_LEVEL"
 
 
 def credentials(settings: UiSettings) -> Credentials:
@@ -125,7 +120,7 @@ def login_routes(allowed: Credentials, expires_in: int) -> list[Route]:
 def from_env() -> Starlette:
     """gunicorn's app factory (`leoflow_xcom.proxy.app:from_env()`): settings read once here."""
     # gunicorn replaced the CLI process, so logging is set up again here, per worker.
-    logs.configure(os.environ.get(LOG_LEVEL_ENV, "INFO"), logs.wants_json(LogSettings().format))
+    logs.configure(logs.level_from_env(), logs.wants_json(logs.format_from_env()))
     settings, redis_settings = UiSettings(), RedisSettings()
     client = connect(settings.redis(redis_settings))
     read_layout(client)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import secrets
 import sys
@@ -49,6 +50,36 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+FORMAT_ENV = "LEOFLOW_LOG_FORMAT"
+LEVEL_ENV = "LEOFLOW_LOG_LEVEL"
+_FORMATS = ("auto", "json", "text")
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def format_from_env() -> Literal["auto", "json", "text"]:
+    """LEOFLOW_LOG_FORMAT: `json`, `text` or `auto` (the default)."""
+    value = os.environ.get(FORMAT_ENV, "").strip().lower() or "auto"
+    if value == "json":
+        return "json"
+    if value == "text":
+        return "text"
+    if value == "auto":
+        return "auto"
+    raise ValueError(f"{FORMAT_ENV}={value!r}: want one of {', '.join(_FORMATS)}")
+
+
+def level_from_env(default: str = "INFO") -> str:
+    """LEOFLOW_LOG_LEVEL (DEBUG, INFO, WARNING, ERROR, CRITICAL), else `default`."""
+    return check_level(os.environ.get(LEVEL_ENV, "").strip() or default, LEVEL_ENV)
+
+
+def check_level(value: str, source: str) -> str:
+    level = value.upper()
+    if level not in _LEVELS:
+        raise ValueError(f"{source}={value!r}: want one of {', '.join(_LEVELS)}")
+    return level
 
 
 def wants_json(setting: Literal["auto", "json", "text"]) -> bool:
