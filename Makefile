@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: help venv redis-bin compose-plugin protos lint lint-perf test fault-test compose-test run bench loadtest clean
+.PHONY: prereqs-test prereqs-run prereqs-fresh-test fresh-test
 
 help:
 	@echo "make run      start Redis + the XCom service as local processes (no Docker)"
@@ -16,10 +17,16 @@ help:
 	@echo "make lint     ruff + mypy only"
 	@echo "make fault-test  fault injection scenarios only (also part of make test), with figures"
 	@echo "make compose-test  the Compose appliance end to end on a real Docker engine"
+	@echo "make fresh-test    make test + make run's walk-through in a clean Debian container"
 	@echo "make bench    floors vs push/fetch side by side (BENCH_ARGS=--quick for a short run)"
 	@echo "make loadtest bounded headless Locust run (UI scenario only with LEOFLOW_UI_URL set)"
 
+# What the machine must provide (README's prerequisites): one line per missing piece, at once.
+prereqs-test prereqs-run prereqs-fresh-test:
+	@PYTHON=$(PYTHON) bash scripts/check-prereqs.sh $(@:prereqs-%=%)
+
 $(STAMP): pyproject.toml
+	@PYTHON=$(PYTHON) bash scripts/check-prereqs.sh venv
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
@@ -35,8 +42,9 @@ redis-bin:
 	@bash scripts/ensure-redis.sh
 
 # `docker compose config` in `make test` needs the Compose CLI plugin (not an engine).
-compose-plugin:
-	@bash scripts/docker-engine.sh compose-plugin
+# It downloads the plugin with the venv's pip (a system Python may have no pip).
+compose-plugin: venv
+	@PYTHON=$(PY) bash scripts/docker-engine.sh compose-plugin
 
 protos: venv
 	$(PY) scripts/gen_protos.py
@@ -50,7 +58,7 @@ lint: venv
 lint-perf: $(VENV)/.bench-stamp $(VENV)/.loadtest-stamp
 	$(VENV)/bin/mypy --strict --config-file pyproject.toml bench loadtest
 
-test: venv redis-bin compose-plugin lint lint-perf
+test: prereqs-test venv redis-bin compose-plugin lint lint-perf
 	$(VENV)/bin/pytest -m "not e2e" $(PYTEST_ARGS)
 
 # Redis killed/stalled/restarted/full and the service stopped, under load; prints the figures.
@@ -61,7 +69,13 @@ fault-test: venv redis-bin
 compose-test: venv
 	PYTHON=$(PY) bash scripts/compose-test.sh
 
-run: venv
+# README's two commands on a fresh machine: a fresh clone of the committed HEAD in a clean
+# Debian container with only README's prerequisites runs `make test`, then `make run` with the
+# README walk-through and Ctrl-C. Starts a Docker engine if none answers (and stops it).
+fresh-test: prereqs-fresh-test venv
+	PYTHON=$(PY) bash scripts/fresh-test.sh
+
+run: prereqs-run venv
 	$(PY) scripts/run_local.py
 
 BENCH_ARGS ?=
