@@ -23,7 +23,7 @@ help:
 
 # What the machine must provide (README's prerequisites): one line per missing piece, at once.
 prereqs-test prereqs-run prereqs-fresh-test:
-	@PYTHON=$(PYTHON) bash scripts/check-prereqs.sh $(@:prereqs-%=%)
+	@PYTHON=$(PYTHON) STAMP=$(STAMP) bash scripts/check-prereqs.sh $(@:prereqs-%=%)
 
 $(STAMP): pyproject.toml
 	@PYTHON=$(PYTHON) bash scripts/check-prereqs.sh venv

@@ -10,7 +10,8 @@
 #   check-prereqs.sh fresh-test  a docker client and git
 #
 # Prints one line per missing piece on stderr and exits 1; prints nothing and exits 0 when all
-# is there. PYTHON names the interpreter that builds .venv (default python3). Runs on bash 3.2
+# is there. PYTHON names the interpreter that builds .venv (default python3); STAMP, when given,
+# is .venv's marker file: once it exists, the venv's own Python is used. Runs on bash 3.2
 # (macOS) and needs nothing beyond the shell itself to report a missing piece.
 set -u
 
@@ -43,6 +44,8 @@ check_make() {
 }
 
 check_python() {
+    # A built .venv (STAMP: its marker file, from make) no longer needs the system's Python.
+    [ -n "${STAMP:-}" ] && [ -e "$STAMP" ] && return 0
     if ! have "$py"; then
         lack "Python 3.11+ ($py not found): install it with $(get python3 'brew install python@3.12')"
         return

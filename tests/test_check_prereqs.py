@@ -90,6 +90,12 @@ def test_no_python(tmp_path: Path) -> None:
     assert "Python 3.11+ (python3 not found)" in line and "apt-get install python3" in line
 
 
+def test_built_venv_needs_no_system_python(tmp_path: Path) -> None:
+    stamp = tmp_path / "installed-stamp"
+    stamp.touch()
+    assert check(machine(tmp_path, without=("python3",)), "run", STAMP=str(stamp)).returncode == 0
+
+
 def test_python_too_old(tmp_path: Path) -> None:
     # Ubuntu 22.04's python3: answers the version probe with 3.10.
     old = "#!/bin/sh\necho 3.10\n"
