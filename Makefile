@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: help venv redis-bin chromium compose-plugin airflow-artefacts protos lint lint-perf test fault-test security-test compose-test run bench loadtest clean
-.PHONY: loadtest-web loadtest-capacity
+.PHONY: loadtest-web loadtest-capacity prereqs-test prereqs-run prereqs-fresh-test fresh-test
 
 help:
 	@echo "make run      start Redis + the XCom service as local processes (no Docker)"
@@ -18,12 +18,18 @@ help:
 	@echo "make fault-test  fault injection scenarios only (also part of make test), with figures"
 	@echo "make security-test  hostile-tenant tests (floods, ReDoS, claims, error sizes), with figures"
 	@echo "make compose-test  the Compose appliance end to end on a real Docker engine"
+	@echo "make fresh-test    make test + make run's walk-through in a clean Debian container"
 	@echo "make bench    floors vs push/fetch side by side, plots in build/bench (BENCH_ARGS=--quick: short run; --update-docs: refresh docs/bench)"
 	@echo "make loadtest paced latency scenario, headless, exact µs percentiles (fails over 1 ms p50)"
 	@echo "make loadtest-web       the same scenario in Locust's web UI (http://127.0.0.1:8089)"
 	@echo "make loadtest-capacity  sub-ms capacity: offered rate raised step by step, plot + JSON"
 
+# What the machine must provide (README's prerequisites): one line per missing piece, at once.
+prereqs-test prereqs-run prereqs-fresh-test:
+	@PYTHON=$(PYTHON) STAMP=$(STAMP) bash scripts/check-prereqs.sh $(@:prereqs-%=%)
+
 $(STAMP): pyproject.toml
+	@PYTHON=$(PYTHON) bash scripts/check-prereqs.sh venv
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[server,dev]'
@@ -43,8 +49,9 @@ chromium:
 	@bash scripts/ensure-chromium.sh
 
 # `docker compose config` in `make test` needs the Compose CLI plugin (not an engine).
-compose-plugin:
-	@bash scripts/docker-engine.sh compose-plugin
+# It downloads the plugin with the venv's pip (a system Python may have no pip).
+compose-plugin: venv
+	@PYTHON=$(PY) bash scripts/docker-engine.sh compose-plugin
 
 protos: venv
 	$(PY) scripts/gen_protos.py
@@ -64,7 +71,7 @@ lint-perf: $(VENV)/.bench-stamp $(VENV)/.loadtest-stamp
 airflow-artefacts: venv
 	$(PY) -m tests.proxy.airflow.prefetch
 
-test: venv redis-bin chromium compose-plugin lint lint-perf airflow-artefacts
+test: prereqs-test venv redis-bin chromium compose-plugin lint lint-perf airflow-artefacts
 	$(VENV)/bin/pytest -m "not e2e" $(PYTEST_ARGS)
 
 # Redis killed/stalled/restarted/full and the service stopped, under load; prints the figures.
@@ -81,7 +88,13 @@ security-test: venv redis-bin
 compose-test: venv
 	PYTHON=$(PY) bash scripts/compose-test.sh
 
-run: venv
+# README's two commands on a fresh machine: a fresh clone of the committed HEAD in a clean
+# Debian container with only README's prerequisites runs `make test`, then `make run` with the
+# README walk-through and Ctrl-C. Starts a Docker engine if none answers (and stops it).
+fresh-test: prereqs-fresh-test venv
+	PYTHON=$(PY) bash scripts/fresh-test.sh
+
+run: prereqs-run venv
 	$(PY) scripts/run_local.py
 
 BENCH_ARGS ?=

@@ -24,27 +24,12 @@ stamp() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(stamp)" 'BEGIN { printf "%.1f", b - a }'; }
 
 t0=$(stamp)
-engine_started=0
-stop_engine() {
-    if [[ $engine_started -eq 1 ]]; then
-        say "stopping the Docker engine"
-        bash scripts/docker-engine.sh down || true
-    fi
-}
-trap stop_engine EXIT
-
-if ! timeout 10 docker info >/dev/null 2>&1; then
-    engine_started=1
-fi
+# shellcheck source=scripts/engine-session.sh
+source scripts/engine-session.sh
+trap engine_session_down EXIT
 t=$(stamp)
-bash scripts/docker-engine.sh up
+engine_session_up
 say "engine ready in $(since "$t") s"
-# The engine this script started may listen on another socket.
-state=${LEOFLOW_DOCKER_STATE:-/var/tmp/leoflow-docker}
-if [[ -z ${DOCKER_HOST:-} && -s $state/docker-host ]] && ! timeout 10 docker info >/dev/null 2>&1; then
-    DOCKER_HOST=$(<"$state/docker-host")
-    export DOCKER_HOST
-fi
 
 t=$(stamp)
 build_args=(--build-arg "VERSION=$version")

