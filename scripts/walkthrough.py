@@ -8,8 +8,9 @@
 The commands are read from README.md's walk-through code block, so this cannot drift from what
 users are told. What each step must do comes from README's own trailing comments: a comment
 starting with an error reason (`# XCOM_FORBIDDEN: not a dependency (4)`) means a failure naming
-that reason on stderr, with the exit code in parentheses at the comment's end (1 when none); a JSON comment (`# {"rows": 42}`) is the output the step must print; every
-other step must succeed. `curl` gets `--fail-with-body -sS`: an HTTP error fails its step, and
+that reason on stderr, with the exit code in parentheses at the comment's end (1 when none);
+a JSON comment (`# {"rows": 42}`) is the output the step must print; every other step must
+succeed. `curl` gets `--fail-with-body -sS`: an HTTP error fails its step, and
 no progress meter (as on a terminal).
 
 Standard library only: `make fresh-test` runs it in a container that has only README's
