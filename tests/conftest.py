@@ -6,6 +6,7 @@ the suite starts itself, and gRPC tests call a server bound to a real 127.0.0.1 
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -67,6 +68,17 @@ def _clean_leoflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("LEOFLOW_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _keep_root_logging() -> Iterator[None]:
+    # Commands run in-process (`main([...])`) configure the root logger with a handler on the
+    # test's captured stderr; left in place, every later log line would hit a closed stream.
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def _start(kind: str, directory: Path) -> RedisProcess:

@@ -54,6 +54,7 @@ def store(r: redis.Redis, key: str, value: bytes, facts: bytes | None) -> None:
     now = int(time.time() * 1000)
     r.set(run.value(member), value, px=TTL_MS)
     r.zadd(run.index, {member: 0})
+    r.zadd(run.by_key, {keys.key_member(TASK, -1, key): 0})
     r.zadd(run.expiry, {member: now + TTL_MS})
     r.hset(run.meta, member, f"{len(value)}:{now}:{now + TTL_MS}")
     for runs in (keys.RUNS_ALL_KEY, keys.dag_runs_key(DAG)):

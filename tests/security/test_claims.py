@@ -68,15 +68,16 @@ def test_the_operator_sets_the_bound(signing_key_file: Path) -> None:
 def test_the_cli_refuses_to_mint_what_the_service_would_refuse(signing_key_file: Path) -> None:
     env = {"LEOFLOW_XCOM_SIGNING_KEY_FILE": str(signing_key_file), "PATH": "/usr/bin:/bin"}
     base = ["token", "--dag", "d", "--run", "r", "--task", "t"]
-    for extra, why in (
-        (["--expires-in", "5000w"], "LEOFLOW_XCOM_MAX_TOKEN_LIFETIME"),
-        (["--map-index", str(2**31)], "map_index"),
-        (["--map-index", str(-(10**12))], "map_index"),
+    # Exit codes: 1 for a setting the command refuses, 5 for an invalid request (README's CLI).
+    for extra, why, code in (
+        (["--expires-in", "5000w"], "LEOFLOW_XCOM_MAX_TOKEN_LIFETIME", 1),
+        (["--map-index", str(2**31)], "map_index", 5),
+        (["--map-index", str(-(10**12))], "map_index", 5),
     ):
         out = subprocess.run(
             [CLI, *base, *extra], env=env, capture_output=True, text=True, timeout=60
         )
-        assert out.returncode == 1 and why in out.stderr, out.stderr
+        assert out.returncode == code and why in out.stderr, out.stderr
     out = subprocess.run(
         [CLI, *base, "--expires-in", "7d"], env=env, capture_output=True, text=True, timeout=60
     )
