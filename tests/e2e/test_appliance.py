@@ -18,6 +18,7 @@ import redis.retry
 
 from leoflow_xcom.client import NO_RETRY, XComClient, XComError
 from leoflow_xcom.core import keys, tokens
+from leoflow_xcom.init import secrets as secret_names
 from leoflow_xcom.store import acl
 from tests.e2e.conftest import COMPOSE_DIR, XCOM_IMAGE, Stack
 from tests.redis_proc import ROOT
@@ -104,7 +105,10 @@ def test_up_and_readme_walkthrough(stack: Stack) -> None:
         "xcom", "sh", "-c", "stat -c '%a %U %n' /var/lib/leoflow/secrets /var/lib/leoflow/secrets/*"
     ).splitlines()
     assert modes[0].startswith("700 leoflow ")
-    assert all(line.startswith("600 leoflow ") for line in modes[1:]) and len(modes) == 7
+    # Every generated secret but the healthcheck password, which lives in the ACL directory.
+    files = [n for n in secret_names.NAMES if n != secret_names.HEALTHCHECK_PASSWORD]
+    assert all(line.startswith("600 leoflow ") for line in modes[1:])
+    assert len(modes) == 1 + len(files)
     # Redis: the default user is off; the service user cannot leave xcom:* keys.
     anonymous = stack.compose_run(
         "exec", "-T", "redis", "redis-cli", "-p", str(stack.redis_port), "ping"
