@@ -107,6 +107,21 @@ def dag_runs_key(dag_id: str) -> str:
     return f"xcom:runs:dag:{escape(dag_id)}"
 
 
+def run_bookkeeping(dag_id: str, run_id: str) -> list[str]:
+    """A run's index, expiry, meta, by-key and quota keys, then the run indexes (all runs, this
+    DAG's): the keys the push, clear and migration scripts share, in that order."""
+    run = run_keys(dag_id, run_id)
+    return [
+        run.index,
+        run.expiry,
+        run.meta,
+        run.by_key,
+        run.quota,
+        RUNS_ALL_KEY,
+        dag_runs_key(dag_id),
+    ]
+
+
 def run_member(dag_id: str, run_id: str) -> str:
     return f"{escape(dag_id)}{SEP}{escape(run_id)}"
 

@@ -90,20 +90,11 @@ def migrate_from_v1(client: redis.Redis, wait_seconds: float = 120.0) -> None:
                     dag_id, run_id = keys.parse_run_member(raw.decode())
                 except (ValueError, UnicodeDecodeError):
                     continue  # not written by layout 1: nothing to rebuild
-                run = keys.run_keys(dag_id, run_id)
                 offset = 0
                 while True:
                     done = int(
                         rebuild(
-                            keys=[
-                                run.index,
-                                run.expiry,
-                                run.meta,
-                                run.by_key,
-                                run.quota,
-                                keys.RUNS_ALL_KEY,
-                                keys.dag_runs_key(dag_id),
-                            ],
+                            keys=keys.run_bookkeeping(dag_id, run_id),
                             args=[offset, BATCH, keys.run_member(dag_id, run_id)],
                         )
                     )

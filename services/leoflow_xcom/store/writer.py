@@ -41,16 +41,7 @@ class XComWriter:
         limits = (quota or Quota()).as_args()
         with translated():
             reply: list[Any] = self._push(
-                keys=[
-                    run.value(member),
-                    run.index,
-                    run.expiry,
-                    run.meta,
-                    run.by_key,
-                    run.quota,
-                    keys.RUNS_ALL_KEY,
-                    keys.dag_runs_key(dag_id),
-                ],
+                keys=[run.value(member), *keys.run_bookkeeping(dag_id, run_id)],
                 args=[
                     value,
                     ttl_seconds * 1000,
@@ -91,15 +82,7 @@ class XComWriter:
         else:
             prefix = keys.task_instance_prefix(task_id, map_index)
         low, high = keys.lex_range(prefix)
-        script_keys = [
-            run.index,
-            run.expiry,
-            run.meta,
-            run.by_key,
-            run.quota,
-            keys.RUNS_ALL_KEY,
-            keys.dag_runs_key(dag_id),
-        ]
+        script_keys = keys.run_bookkeeping(dag_id, run_id)
         args: list[str | int] = [low, high, batch, run.tag, keys.run_member(dag_id, run_id)]
         deleted = 0
         with translated():
