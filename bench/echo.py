@@ -15,6 +15,7 @@ import redis
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom.core import keys
 from leoflow_xcom.store import scripts
+from leoflow_xcom.store.writer import push_call
 
 SERVICE = "leoflow.xcom.bench.v1.Echo"
 PUSH = f"/{SERVICE}/Push"
@@ -75,12 +76,9 @@ class _StoreEcho:
                 yield pb.SessionResponse(id=request.id, fetch=pb.FetchXComResponse(value=value))
                 continue
             push = request.push
-            run = keys.run_keys("etl_daily", push.run_id)
             member = keys.member("load", -1, push.key)
-            expires, _ = self._script(
-                keys=[run.value(member), run.index, run.expiry, run.meta],
-                args=[push.value, 3600_000, member, b""],
-            )
+            script_keys, args = push_call("etl_daily", push.run_id, member, push.value, 3600_000)
+            expires = self._script(keys=script_keys, args=args)[0]
             yield pb.SessionResponse(
                 id=request.id,
                 push=pb.PushXComResponse(size_bytes=len(push.value), expires_at_ms=int(expires)),

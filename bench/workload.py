@@ -24,6 +24,7 @@ from leoflow_xcom.core import keys
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.writer import push_call
 
 # The DAG the bench pushes and fetches through (config/dags/etl_daily.json, no schema on this
 # key): `load` pushes, `notify` (which depends on it) fetches.
@@ -91,16 +92,9 @@ def build(job: Job) -> tuple[Caller, Callable[[], None]]:
         if name == "redis-push":
             script = client.register_script(scripts.PUSH)
             members = [keys.member(PUSH_TASK, -1, f"k{i}") for i in range(KEYS_PER_CLIENT)]
+            calls = [push_call(DAG_ID, job.run_id, m, value, TTL_MS) for m in members]
             return (
-                lambda i: script(
-                    keys=[
-                        run.value(m := members[i % KEYS_PER_CLIENT]),
-                        run.index,
-                        run.expiry,
-                        run.meta,
-                    ],
-                    args=[value, TTL_MS, m, b""],
-                ),
+                lambda i: script(*calls[i % KEYS_PER_CLIENT]),
                 client.close,
             )
         key = run.value(keys.member(PUSH_TASK, -1, FETCH_KEY))

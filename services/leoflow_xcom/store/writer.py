@@ -17,6 +17,25 @@ from leoflow_xcom.store.connection import translated
 CLEAR_BATCH = 512
 
 
+def push_call(
+    dag_id: str,
+    run_id: str,
+    member: str,
+    value: bytes,
+    ttl_ms: int,
+    run_info: bytes = b"",
+    quota: Quota | None = None,
+) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of one call of the push script (the bench's raw-Redis floor uses it too).
+    Its reply: {expiry ms}, or {-1, which limit, usage, limit} over a quota."""
+    run = keys.run_keys(dag_id, run_id)
+    args = [value, ttl_ms, member, run_info, keys.run_member(dag_id, run_id)]
+    return (
+        [run.value(member), *keys.run_bookkeeping(dag_id, run_id)],
+        [*args, *(quota or Quota()).as_args()],
+    )
+
+
 class XComWriter:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
@@ -36,21 +55,12 @@ class XComWriter:
         """Store the value with its TTL, index it, count it against the quotas and list its run,
         atomically. Returns expiry (Unix ms). Over a quota: XComQuotaExceededError, nothing
         stored."""
-        run = keys.run_keys(dag_id, run_id)
         member = keys.member(ref.task_id, ref.map_index, ref.key)
-        limits = (quota or Quota()).as_args()
+        script_keys, args = push_call(
+            dag_id, run_id, member, value, ttl_seconds * 1000, run_info, quota
+        )
         with translated():
-            reply: list[Any] = self._push(
-                keys=[run.value(member), *keys.run_bookkeeping(dag_id, run_id)],
-                args=[
-                    value,
-                    ttl_seconds * 1000,
-                    member,
-                    run_info,
-                    keys.run_member(dag_id, run_id),
-                    *limits,
-                ],
-            )
+            reply: list[Any] = self._push(keys=script_keys, args=args)
         if int(reply[0]) < 0:
             scope, measure = SCOPES[int(reply[1]) - 1]
             adding = len(value) if measure == "bytes" else 1
