@@ -113,11 +113,12 @@ def redis_settings_for(server: RedisProcess, **overrides: object) -> RedisSettin
 
 
 @pytest.fixture
-def r(redis_server: RedisProcess) -> redis.Redis:
+def r(redis_server: RedisProcess) -> Iterator[redis.Redis]:
     """A raw client on the primary server, emptied before each test."""
     client = redis_server.client()
     client.flushall()
-    return client
+    yield client
+    client.close()  # not left to the garbage collector: an unclosed socket fails the session
 
 
 @pytest.fixture(scope="session")

@@ -35,12 +35,16 @@ def raw(any_redis_server: RedisProcess) -> Iterator[redis.Redis]:
     client.flushall()
     yield client
     client.config_set("maxmemory", "512mb")
+    client.close()  # not left to the garbage collector: an unclosed socket fails the session
 
 
 @pytest.fixture
-def store(raw: redis.Redis, any_redis_server: RedisProcess) -> tuple[XComWriter, XComReader]:
+def store(
+    raw: redis.Redis, any_redis_server: RedisProcess
+) -> Iterator[tuple[XComWriter, XComReader]]:
     client = connect(RedisSettings(url=any_redis_server.url))
-    return XComWriter(client), XComReader(client)
+    yield XComWriter(client), XComReader(client)
+    client.close()
 
 
 def test_push_then_fetch_returns_the_exact_bytes_with_ttl(
@@ -224,22 +228,22 @@ def test_a_full_store_refuses_whole_pushes_keeps_reads_and_recovers(
 
 
 def test_unreachable_store_fails_fast_with_unavailable() -> None:
-    client = connect(RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0"))
-    started = time.monotonic()
-    with pytest.raises(StoreUnavailableError, match="cannot connect"):
-        XComReader(client).fetch("d", "r", XComRef("t", "k"))
+    with connect(RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0")) as client:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match="cannot connect"):
+            XComReader(client).fetch("d", "r", XComRef("t", "k"))
     assert time.monotonic() - started < 5  # bounded, never a hang (generous for CI noise)
 
 
 def test_layout_version_is_stamped_and_an_unknown_one_refused(
     raw: redis.Redis, any_redis_server: RedisProcess
 ) -> None:
-    client = connect(RedisSettings(url=any_redis_server.url))
-    ensure_layout(client)
-    assert raw.get(keys.LAYOUT_KEY) == str(keys.LAYOUT_VERSION).encode()
-    raw.set(keys.LAYOUT_KEY, "99")
-    with pytest.raises(LayoutMismatchError, match="layout version 99"):
+    with connect(RedisSettings(url=any_redis_server.url)) as client:
         ensure_layout(client)
+        assert raw.get(keys.LAYOUT_KEY) == str(keys.LAYOUT_VERSION).encode()
+        raw.set(keys.LAYOUT_KEY, "99")
+        with pytest.raises(LayoutMismatchError, match="layout version 99"):
+            ensure_layout(client)
 
 
 def test_run_keeps_its_first_push_time_and_shrugs_off_bad_facts(
