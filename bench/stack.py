@@ -1,29 +1,28 @@
 """Redis and the XCom service as separate processes, for the bench and the load tests.
 
-Redis runs with the product's compose/redis/redis.conf (the tests' RedisProcess helper); the
-service runs as `python -m bench.server` (the product server plus the bench-only echo) or as
-`leoflow-xcom serve`, with the example DAG policies from config/dags published.
+Both come from the development harness (leoflow_xcom.testing, which the tests use too): Redis
+runs with the product's compose/redis/redis.conf; the service runs as `python -m bench.server`
+(the product server plus the bench-only echo) or as `leoflow-xcom serve`, with the example DAG
+policies from config/dags published.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from leoflow_xcom.core import tokens
-from leoflow_xcom.core.policies import parse_policy
-from leoflow_xcom.store.registry import PolicyStore
-from tests.redis_proc import ROOT, RedisProcess, find_binary, free_port
+from leoflow_xcom.testing.health import NotServingError, wait_serving
+from leoflow_xcom.testing.paths import ROOT
+from leoflow_xcom.testing.policies import publish_policies
+from leoflow_xcom.testing.ports import free_port
+from leoflow_xcom.testing.redis_binary import INSTALL_HINT, any_binary
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.tokens import mint_token, write_signing_key
 
 
 @dataclasses.dataclass
@@ -35,15 +34,7 @@ class Stack:
     workdir: Path
 
     def token(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
-        return tokens.mint(
-            self.signing_key,
-            now=int(time.time()),
-            expires_in=3600,
-            dag_id=dag_id,
-            run_id=run_id,
-            task_id=task_id,
-            map_index=map_index,
-        )
+        return mint_token(self.signing_key, dag_id, run_id, task_id, map_index, expires_in=3600)
 
     def stop(self) -> None:
         if self.service.poll() is None:
@@ -64,21 +55,6 @@ class Stack:
         self.stop()
 
 
-def redis_binary() -> str:
-    for kind in ("redis", "valkey"):
-        found = find_binary(kind)
-        if found:
-            return found
-    sys.exit("no redis-server or valkey-server: run `make redis-bin` (or `make test`) first")
-
-
-def publish_example_policies(redis: RedisProcess) -> None:
-    docs = [
-        parse_policy(p.read_bytes(), str(p)) for p in sorted((ROOT / "config/dags").glob("*.json"))
-    ]
-    PolicyStore(redis.client()).publish(docs)
-
-
 BENCH_SERVER = [sys.executable, "-m", "bench.server"]
 
 
@@ -87,12 +63,14 @@ def start(
 ) -> Stack:
     """command: how to run the service (default: the bench server, with the echo service)."""
     workdir = Path(tempfile.mkdtemp(prefix="leoflow-bench-"))
-    redis = RedisProcess(redis_binary(), workdir / "redis").start()
-    publish_example_policies(redis)
-    key = secrets.token_urlsafe(48)
+    redis = RedisProcess(any_binary() or sys.exit(INSTALL_HINT), workdir / "redis").start()
+    client = redis.client()
+    try:
+        publish_policies(client)
+    finally:
+        client.close()
     key_file = workdir / "signing-key"
-    key_file.write_text(key)
-    key_file.chmod(0o600)
+    key = write_signing_key(key_file)
     port = free_port()
     env = {
         **os.environ,
@@ -107,25 +85,10 @@ def start(
         command or BENCH_SERVER, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
     )
     target = f"127.0.0.1:{port}"
-    stack = Stack(redis, service, target, key.encode(), workdir)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if service.poll() is not None:
-            stack.stop()
-            sys.exit(f"the service exited ({service.returncode}); see {workdir}/{log_name}.log")
-        if _serving(target):
-            return stack
-        time.sleep(0.1)
-    stack.stop()
-    sys.exit(f"the service did not become ready; see {workdir}/{log_name}.log")
-
-
-def _serving(target: str) -> bool:
+    stack = Stack(redis, service, target, key, workdir)
     try:
-        with grpc.insecure_channel(target) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=1
-            )
-    except grpc.RpcError:
-        return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+        wait_serving(target, service, 30)
+    except NotServingError as exc:
+        stack.stop()
+        sys.exit(f"{exc}; see {workdir}/{log_name}.log")
+    return stack

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from bench import stack
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
 
 OUT = ROOT / "build" / "loadtest"
 PACED = ["SessionHotPathUser", "UnaryHotPathUser", "EchoFloorUser"]

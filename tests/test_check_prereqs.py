@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
 
 SCRIPT = ROOT / "scripts" / "check-prereqs.sh"
 # What a Debian machine with README's prerequisites has on PATH (and the script may call).

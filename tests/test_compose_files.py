@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
 
 COMPOSE_DIR = ROOT / "compose"
 PORTS = {"LEOFLOW_REDIS_PORT": "16379", "LEOFLOW_XCOM_PORT": "16051", "LEOFLOW_UI_PORT": "16080"}

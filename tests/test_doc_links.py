@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # [text](target) and ![alt](target), the target up to the first space or ")"; the text may

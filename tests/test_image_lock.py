@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
 
 
 def _name(requirement: str) -> str:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import json
 import re
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
 from leoflow_xcom.cli.extras import SERVER_MODULES
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
 
 # Third-party stacks that do I/O; the stdlib's socket is loaded by the interpreter itself.
 IO_STACK = {"grpc", "redis", "starlette", "uvicorn", "gunicorn", "prometheus_client"}
@@ -67,6 +69,67 @@ def test_sdk_and_cli_entry_point_load_nothing_from_the_server_extra() -> None:
     ours = SERVER_MODULES - {"grpc_reflection"}
     for module in ("leoflow_xcom.client", "leoflow_xcom.cli.main"):
         assert not loaded_after_import(module) & ours, module
+
+
+def _extra_modules(extra: str) -> set[str]:
+    """Top-level import names of the distributions an extra of pyproject.toml installs."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {
+        re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower().replace("_", "-")
+        for r in project["optional-dependencies"][extra]
+    }
+    provides: dict[str, set[str]] = {}
+    for module, dists in importlib.metadata.packages_distributions().items():
+        for dist in dists:
+            provides.setdefault(dist.lower().replace("_", "-"), set()).add(module)
+    return set().union(*(provides.get(d, set()) for d in wanted))
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_nothing_outside_tests_imports_the_test_suite() -> None:
+    # Tools share the development harness (leoflow_xcom.testing), never the test suite's code.
+    sources = [
+        p
+        for top in ("services", "scripts", "bench", "loadtest")
+        for p in (ROOT / top).rglob("*.py")
+    ]
+    assert len(sources) > 50  # the scan saw the repository
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            m for m in _imported_modules(path) if m.split(".")[0] == "tests"
+        )
+        for path in sources
+    }
+    assert {path: mods for path, mods in offenders.items() if mods} == {}
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        f"leoflow_xcom.testing.{p.stem}"
+        for p in sorted((ROOT / "services/leoflow_xcom/testing").glob("*.py"))
+        if p.stem != "__init__"
+    ],
+)
+def test_the_development_harness_needs_only_the_server_extra(module: str) -> None:
+    # Users' own integration tests import it with `pip install 'leoflow-xcom[server]'`: no
+    # pytest or other [dev]-only package may be needed to import it.
+    dev_only = _extra_modules("dev") - SERVER_MODULES - {"grpc", "google"}
+    assert not loaded_after_import(module) & dev_only
+
+
+def test_sdk_does_not_load_the_development_harness() -> None:
+    for module in ("leoflow_xcom.client", "leoflow_xcom.cli.main"):
+        assert not {m for m in loaded_after_import(module) if m.startswith("leoflow_xcom.testing")}
 
 
 def test_server_module_list_matches_the_server_extra() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
 
 
 def test_license_file_is_the_declared_license() -> None:

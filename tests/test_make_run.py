@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_proc import ROOT, free_port
+from leoflow_xcom.testing.paths import ROOT
+from leoflow_xcom.testing.ports import free_port
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
 
 
 def test_committed_stubs_match_a_fresh_generation(tmp_path: Path) -> None:

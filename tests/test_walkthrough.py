@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
+from leoflow_xcom.testing.paths import ROOT
 from scripts import walkthrough
-from tests.redis_proc import ROOT
 
 README = (ROOT / "README.md").read_text()
 

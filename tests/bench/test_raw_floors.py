@@ -7,7 +7,7 @@ import redis
 
 from bench import workload
 from leoflow_xcom.core import keys
-from tests.redis_proc import RedisProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
 
 
 def test_raw_redis_push_floor_stores_through_the_push_script(

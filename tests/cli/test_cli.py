@@ -14,7 +14,9 @@ import redis
 
 from leoflow_xcom.cli.main import main
 from leoflow_xcom.core import keys
-from tests.redis_proc import ROOT, RedisProcess, free_port
+from leoflow_xcom.testing.paths import ROOT
+from leoflow_xcom.testing.ports import free_port
+from leoflow_xcom.testing.redis_server import RedisProcess
 
 CLI = str(Path(sys.executable).parent / "leoflow-xcom")
 

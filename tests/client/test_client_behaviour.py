@@ -16,8 +16,10 @@ from leoflow_xcom.client import (
     XComClient,
     XComNotFoundError,
 )
-from tests.conftest import Mint, publish_test_policies
-from tests.redis_proc import RedisProcess, free_port
+from leoflow_xcom.testing.ports import free_port
+from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.dag_data import publish_test_policies
+from tests.fixture_types import Mint
 
 
 @pytest.mark.parametrize(

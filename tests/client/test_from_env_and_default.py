@@ -16,7 +16,7 @@ from leoflow_xcom.client import (
     XComNotFoundError,
 )
 from leoflow_xcom.client._env import read_env
-from tests.conftest import Mint
+from tests.fixture_types import Mint
 
 
 @pytest.fixture(params=["session", "unary"])

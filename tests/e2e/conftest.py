@@ -19,7 +19,8 @@ import pytest
 from testcontainers.compose import DockerCompose
 
 from leoflow_xcom import __version__
-from tests.redis_proc import ROOT, free_port
+from leoflow_xcom.testing.paths import ROOT
+from leoflow_xcom.testing.ports import free_port
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 

@@ -20,8 +20,8 @@ from leoflow_xcom.client import NO_RETRY, XComClient, XComError
 from leoflow_xcom.core import keys, tokens
 from leoflow_xcom.init import secrets as secret_names
 from leoflow_xcom.store import acl
+from leoflow_xcom.testing.paths import ROOT
 from tests.e2e.conftest import COMPOSE_DIR, XCOM_IMAGE, Stack
-from tests.redis_proc import ROOT
 
 pytestmark = pytest.mark.e2e
 

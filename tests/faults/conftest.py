@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import _start, publish_test_policies
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.service import ServiceProcess
+from tests.dag_data import publish_test_policies
 from tests.faults.load import PRINTED
-from tests.redis_proc import RedisProcess
-from tests.service_proc import ServiceProcess
+from tests.servers import start_redis
 
 # Small on purpose: a stall must be absorbed by these bounds, not by luck.
 SERVICE_WORKERS = 16
@@ -29,7 +30,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture
 def fault_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = _start("redis", tmp_path / "redis")
+    server = start_redis("redis", tmp_path / "redis")
     with server.client() as client:
         publish_test_policies(client)
     yield server

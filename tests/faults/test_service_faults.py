@@ -9,10 +9,10 @@ import time
 import pytest
 import redis
 
-from tests.conftest import Mint
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.service import ServiceProcess
 from tests.faults.load import WRITER_TASK, Load, audit, figures
-from tests.redis_proc import RedisProcess
-from tests.service_proc import ServiceProcess
+from tests.fixture_types import Mint
 
 pytestmark = pytest.mark.fault
 

@@ -13,11 +13,11 @@ import pytest
 import redis
 
 from leoflow_xcom.client import NO_RETRY, XComClient, XComError
-from tests.conftest import Mint
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.service import ServiceProcess
 from tests.faults.conftest import REDIS_MAX_CONNECTIONS, SERVICE_WORKERS, thread_count
 from tests.faults.load import WRITER_TASK, Load, audit, figures
-from tests.redis_proc import RedisProcess
-from tests.service_proc import ServiceProcess
+from tests.fixture_types import Mint
 
 pytestmark = pytest.mark.fault
 

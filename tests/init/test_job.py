@@ -20,8 +20,9 @@ from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.writer import XComWriter
-from tests.conftest import PRIMARY_KIND, _start
-from tests.redis_proc import ROOT, RedisProcess
+from leoflow_xcom.testing.paths import ROOT
+from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.servers import PRIMARY_KIND, start_redis
 
 NO_RETRY = redis.retry.Retry(redis.backoff.NoBackoff(), 0)  # redis-py retries auth errors
 
@@ -43,7 +44,7 @@ def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
 def acl_redis(dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisProcess]:
     """Redis started as Compose and `make run` start it: after prepare, with its ACL file."""
     assert main(["init", "--stage", "prepare"]) == 0
-    server = _start(PRIMARY_KIND, dirs["acl"].parent / "data-probe")
+    server = start_redis(PRIMARY_KIND, dirs["acl"].parent / "data-probe")
     server.stop()  # only to learn a binary and port that work; restart with the ACL file
     server.extra = ["--aclfile", str(dirs["acl"] / "users.acl")]
     server.proc = None
@@ -192,7 +193,7 @@ def test_unknown_layout_is_refused_clearly(
 def test_apply_gives_up_when_redis_never_answers(
     dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.redis_proc import free_port
+    from leoflow_xcom.testing.ports import free_port
 
     monkeypatch.setenv("LEOFLOW_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     monkeypatch.setenv("LEOFLOW_INIT_REDIS_WAIT_SECONDS", "1")

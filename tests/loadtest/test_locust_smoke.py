@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
 
 
 def _loadtest(*args: str) -> tuple[int, str]:

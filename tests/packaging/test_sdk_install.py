@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Mint
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
+from tests.fixture_types import Mint
 
 # The SDK's runtime: what pins a task image's protobuf/grpc, so both ends of the range matter.
 PINNED = ("grpcio", "grpcio-status", "grpcio-health-checking", "protobuf")

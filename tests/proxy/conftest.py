@@ -20,8 +20,9 @@ import pytest
 import redis
 
 from leoflow_xcom.store import acl
+from leoflow_xcom.testing.ports import free_port
+from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.proxy.airflow import spec
-from tests.redis_proc import RedisProcess, free_port
 
 BIN = Path(sys.executable).parent
 # One pair per test session: re-running ACL SETUSER (as several tests do) must not change the

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import ClientFor
+from tests.fixture_types import ClientFor
 
 LOGICAL = "2026-05-21T10:00:00+02:00"  # recorded from the token; shown in UTC
 LOGICAL_UTC_V1 = "2026-05-21T08:00:00+00:00"

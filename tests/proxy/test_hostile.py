@@ -16,7 +16,7 @@ import pytest
 
 from leoflow_xcom.client import XComError
 from leoflow_xcom.core import limits
-from tests.conftest import ClientFor
+from tests.fixture_types import ClientFor
 from tests.proxy.conftest import Proxy
 
 ENTRY = "/api/{gen}/dags/test_dag/dagRuns/run_1/taskInstances/b/xcomEntries/{key}"

@@ -15,9 +15,9 @@ import pytest
 import redis
 
 from leoflow_xcom.proxy import access_tokens
-from tests.conftest import Mint
+from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.fixture_types import Mint
 from tests.proxy.conftest import Proxy, start_proxy, stop_proxy
-from tests.redis_proc import RedisProcess
 
 LOGIN = "/auth/token"
 V1 = "/api/v1/dags/~/dagRuns/~/taskInstances/~/xcomEntries"

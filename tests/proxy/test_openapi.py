@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.conftest import ClientFor
+from tests.fixture_types import ClientFor
 from tests.proxy.conftest import BIN, Proxy
 from tests.proxy.data import push_fixture_data
 

@@ -10,7 +10,7 @@ import redis
 
 from leoflow_xcom.core.model import XComRef
 from leoflow_xcom.store.writer import XComWriter
-from tests.conftest import publish_test_policies
+from tests.dag_data import publish_test_policies
 
 URL = "/api/v2/dags/~/dagRuns/~/taskInstances/~/xcomEntries"
 

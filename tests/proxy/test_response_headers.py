@@ -17,9 +17,9 @@ from starlette.routing import Route
 
 from leoflow_xcom.proxy.headers import SecurityHeadersMiddleware
 from leoflow_xcom.proxy.telemetry import MULTIPROC_ENV
-from tests.conftest import ClientFor
+from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.fixture_types import ClientFor
 from tests.proxy.conftest import Proxy, start_proxy, stop_proxy
-from tests.redis_proc import RedisProcess
 
 ENTRIES = "/api/{gen}/dags/test_dag/dagRuns/run_1/taskInstances/a/xcomEntries"
 

@@ -19,7 +19,10 @@ from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.writer import XComWriter
-from tests.conftest import NASTY_DAG, ClientFor, publish_test_policies
+from leoflow_xcom.testing.redis_binary import find_binary
+from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.dag_data import NASTY_DAG, publish_test_policies
+from tests.fixture_types import ClientFor
 from tests.proxy.conftest import (
     BIN,
     PROXY_REDIS_PASSWORD,
@@ -30,7 +33,6 @@ from tests.proxy.conftest import (
     stop_proxy,
     write_secret,
 )
-from tests.redis_proc import RedisProcess, find_binary
 
 # Valkey says "no permissions", Redis 7.0 "can't run this command" for a command in a script.
 ACL_REFUSAL = "(?i)permission|can't run"

@@ -24,10 +24,10 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from leoflow_xcom.core import limits
-from tests.conftest import ClientFor
+from leoflow_xcom.testing.paths import ROOT
+from tests.fixture_types import ClientFor
 from tests.proxy.conftest import Proxy
 from tests.proxy.ui_data import HOSTILE, HOSTILE_KEY, RUN, push_ui_data
-from tests.redis_proc import ROOT
 
 CHROMIUM = "chromium"
 CHROMEDRIVER = "chromedriver"

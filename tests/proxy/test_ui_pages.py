@@ -18,7 +18,7 @@ import redis
 
 from leoflow_xcom.core import limits
 from leoflow_xcom.proxy.ui.respond import CSP
-from tests.conftest import ClientFor
+from tests.fixture_types import ClientFor
 from tests.proxy.conftest import Proxy
 from tests.proxy.ui_data import (
     EXTRACT_OUTPUT,

@@ -22,7 +22,7 @@ import redis
 
 from leoflow_xcom.core.model import XComRef
 from leoflow_xcom.store.writer import XComWriter
-from tests.conftest import publish_test_policies
+from tests.dag_data import publish_test_policies
 
 RUNS = 1_000
 MAPPED = 9  # list_files + 9 map indexes of process_file: 10 XComs per run

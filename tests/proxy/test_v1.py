@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import ClientFor
+from tests.fixture_types import ClientFor
 from tests.proxy.data import LOGICAL_UTC_V1, push_fixture_data
 
 BASE = "/api/v1/dags/test_dag/dagRuns/run_1/taskInstances"

@@ -10,7 +10,8 @@ import redis
 
 from leoflow_xcom.core.policies import policy_from_document
 from leoflow_xcom.store.registry import PolicyStore
-from tests.conftest import TEST_DAG, ClientFor
+from tests.dag_data import TEST_DAG
+from tests.fixture_types import ClientFor
 from tests.proxy.data import LOGICAL_UTC_V2, RUN_AFTER_V2, push_fixture_data
 
 BASE = "/api/v2/dags/test_dag/dagRuns/run_1/taskInstances"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from leoflow_xcom.core import limits
-from tests.conftest import ClientFor
+from tests.fixture_types import ClientFor
 
 RUN = "manual__2026-11-30"
 OLDER_RUN = "scheduled__2026-11-29"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import PRIMARY_KIND, _start
-from tests.redis_proc import RedisProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.service import ServiceProcess
 from tests.security.tenants import FIGURES, OPEN_DAG, QUOTA_DAG, publish
-from tests.service_proc import ServiceProcess
+from tests.servers import PRIMARY_KIND, start_redis
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -24,7 +24,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = _start(PRIMARY_KIND, tmp_path / "redis")
+    server = start_redis(PRIMARY_KIND, tmp_path / "redis")
     yield server
     server.stop()
 

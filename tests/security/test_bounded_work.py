@@ -19,9 +19,9 @@ from leoflow_xcom.core import limits
 from leoflow_xcom.core.model import XComRef
 from leoflow_xcom.proxy.browse import Browser, Query
 from leoflow_xcom.store.writer import XComWriter
-from tests.conftest import Mint
+from leoflow_xcom.testing.service import ServiceProcess
+from tests.fixture_types import Mint
 from tests.security.tenants import figure, peak_rss_kib, redis_peak
-from tests.service_proc import ServiceProcess
 
 BIG = "v" * (limits.MAX_VALUE_BYTES - 2)
 MiB = 1024 * 1024

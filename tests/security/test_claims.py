@@ -15,7 +15,7 @@ import redis
 from leoflow_xcom.client import TokenInvalidError
 from leoflow_xcom.core import keys, limits, tokens
 from leoflow_xcom.settings import ServeSettings
-from tests.conftest import ClientFor, Mint
+from tests.fixture_types import ClientFor, Mint
 
 CLI = str(Path(sys.executable).parent / "leoflow-xcom")
 

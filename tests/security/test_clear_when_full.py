@@ -16,10 +16,11 @@ import redis
 
 from leoflow_xcom.client import NO_RETRY, StoreFullError, XComClient
 from leoflow_xcom.core import keys
-from tests.conftest import SERVER_KINDS, Mint, _start
-from tests.redis_proc import RedisProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.service import ServiceProcess
+from tests.fixture_types import Mint
 from tests.security.tenants import OPEN_DAG, figure, publish
-from tests.service_proc import ServiceProcess
+from tests.servers import SERVER_KINDS, start_redis
 
 CLI = str(Path(sys.executable).parent / "leoflow-xcom")
 VALUE = "v" * (256 * 1024 - 2)  # a full 256 KiB value with its JSON quotes
@@ -28,7 +29,7 @@ MAX_FILL_PUSHES = 64
 
 @pytest.fixture(params=SERVER_KINDS)
 def kind_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisProcess]:
-    server = _start(request.param, tmp_path / request.param)
+    server = start_redis(request.param, tmp_path / request.param)
     yield server
     server.stop()
 

@@ -13,7 +13,10 @@ import pytest
 
 from leoflow_xcom.client import NO_RETRY, XComClient, XComError
 from leoflow_xcom.store import acl
-from tests.conftest import Mint, _start, publish_test_policies
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.service import ServiceProcess
+from tests.dag_data import publish_test_policies
+from tests.fixture_types import Mint
 from tests.proxy.conftest import (
     PROXY_REDIS_PASSWORD,
     SERVICE_REDIS_PASSWORD,
@@ -22,8 +25,7 @@ from tests.proxy.conftest import (
     stop_proxy,
     write_secret,
 )
-from tests.redis_proc import RedisProcess
-from tests.service_proc import ServiceProcess
+from tests.servers import start_redis
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +36,7 @@ def _leaks(text: str, secrets: dict[str, str]) -> list[str]:
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> RedisProcess:
-    server = _start("redis", tmp_path / "redis")
+    server = start_redis("redis", tmp_path / "redis")
     with server.client() as client:
         publish_test_policies(client)
     create_acl_users(server)

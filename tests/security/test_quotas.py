@@ -12,10 +12,10 @@ import redis
 
 from leoflow_xcom.client import NO_RETRY, XComClient, XComQuotaExceededError
 from leoflow_xcom.core import keys
-from tests.conftest import Mint
-from tests.redis_proc import RedisProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.service import ServiceProcess
+from tests.fixture_types import Mint
 from tests.security.tenants import figure
-from tests.service_proc import ServiceProcess
 
 
 def _client(serve: ServiceProcess, mint: Mint, task: str, run: str = "r1") -> XComClient:

@@ -14,7 +14,7 @@ import redis
 from leoflow_xcom.client import NO_RETRY, XComClient, XComSchemaMismatchError
 from leoflow_xcom.core.policies import policy_from_document
 from leoflow_xcom.store.registry import PolicyStore
-from tests.conftest import Mint
+from tests.fixture_types import Mint
 
 REDOS_DAG = {
     "dag_id": "redos",

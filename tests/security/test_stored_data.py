@@ -21,10 +21,10 @@ from leoflow_xcom.core.model import ListFilter, XComRef
 from leoflow_xcom.proxy.browse import Browser, Query
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.writer import XComWriter
-from tests.conftest import Mint
-from tests.redis_proc import RedisProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.service import ServiceProcess
+from tests.fixture_types import Mint
 from tests.security.tenants import QUOTA_DAG, figure
-from tests.service_proc import ServiceProcess
 
 CLI = str(Path(sys.executable).parent / "leoflow-xcom")
 

@@ -22,9 +22,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
-from tests.conftest import Mint, publish_test_policies
-from tests.redis_proc import RedisProcess
-from tests.service_proc import ServiceProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.service import ServiceProcess
+from tests.dag_data import publish_test_policies
+from tests.fixture_types import Mint
 
 FLOOD = 200  # of each kind
 WORKERS = 128  # the default

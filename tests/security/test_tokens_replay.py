@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom.client import NO_RETRY, TokenInvalidError, XComClient, XComForbiddenError
 from leoflow_xcom.core import keys, tokens
-from tests.conftest import ClientFor
+from tests.fixture_types import ClientFor
 
 
 def _claims() -> dict[str, object]:

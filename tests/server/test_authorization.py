@@ -19,7 +19,7 @@ from leoflow_xcom.client import (
     XComForbiddenError,
 )
 from leoflow_xcom.core import tokens
-from tests.conftest import ClientFor, Mint
+from tests.fixture_types import ClientFor, Mint
 
 
 @pytest.fixture

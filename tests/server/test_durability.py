@@ -15,14 +15,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from leoflow_xcom.client import NO_RETRY, StoreFullError, StoreUnavailableError, XComClient
 from leoflow_xcom.server import app
 from leoflow_xcom.settings import RedisSettings, ServeSettings
-from tests.conftest import Mint, _start, publish_test_policies
-from tests.redis_proc import RedisProcess
-from tests.service_proc import ServiceProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.service import ServiceProcess
+from tests.dag_data import publish_test_policies
+from tests.fixture_types import Mint
+from tests.servers import start_redis
 
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = _start("redis", tmp_path / "redis")
+    server = start_redis("redis", tmp_path / "redis")
     publish_test_policies(server.client())
     yield server
     server.stop()

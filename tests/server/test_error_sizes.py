@@ -14,7 +14,7 @@ from leoflow_xcom.core import errors, limits
 from leoflow_xcom.core.errors import XComError
 from leoflow_xcom.server.status import to_status, to_status_proto
 from leoflow_xcom.telemetry.logs import REQUEST_ID_HEADER
-from tests.conftest import Mint
+from tests.fixture_types import Mint
 
 HUGE = "𝄞é%\n" * 50_000  # 4-, 2- and 1-byte characters, and ones grpc-message must escape
 WIDE_ID = "𝄞" * limits.MAX_ID_CHARS

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
-from tests.conftest import ClientFor, Mint
+from tests.fixture_types import ClientFor, Mint
 
 # What a hostile or buggy client may get back; INTERNAL and UNKNOWN are never acceptable.
 EXPECTED = {

@@ -10,7 +10,8 @@ from leoflow_xcom.client import XComNotFoundError
 from leoflow_xcom.core.policies import policy_from_document
 from leoflow_xcom.server.app import RunningService
 from leoflow_xcom.store.registry import PolicyStore
-from tests.conftest import NASTY_DAG, NASTY_RUN, NASTY_TASKS, ClientFor
+from tests.dag_data import NASTY_DAG, NASTY_RUN, NASTY_TASKS
+from tests.fixture_types import ClientFor
 
 
 def test_mapped_instances_push_and_fan_in_in_one_call(client_for: ClientFor) -> None:

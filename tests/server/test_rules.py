@@ -24,8 +24,8 @@ from leoflow_xcom.core.model import XComRef
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.writer import XComWriter
-from tests.conftest import ClientFor, Mint
-from tests.redis_proc import RedisProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.fixture_types import ClientFor, Mint
 
 
 def raw_push(target: str, token: str, key: str, value: bytes) -> grpc.RpcError | None:

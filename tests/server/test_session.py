@@ -16,8 +16,8 @@ from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
 from leoflow_xcom.core.limits import MAX_VALUE_BYTES
 from leoflow_xcom.server import app
-from tests.conftest import Mint
-from tests.redis_proc import RedisProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.fixture_types import Mint
 
 
 class RawSession:

@@ -4,7 +4,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests.conftest import ClientFor
+from tests.fixture_types import ClientFor
 
 
 def test_push_then_fetch_from_a_declared_dependency(client_for: ClientFor) -> None:

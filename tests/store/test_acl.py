@@ -23,8 +23,9 @@ from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.registry import PolicyStore
 from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.writer import XComWriter
-from tests.conftest import SERVER_KINDS, TEST_DAG, _start
-from tests.redis_proc import RedisProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.dag_data import TEST_DAG
+from tests.servers import SERVER_KINDS, start_redis
 
 PASSWORDS = {"service": "svc-pw", "proxy": "ui-pw", "admin": "admin-pw", "healthcheck": "hc-pw"}
 
@@ -37,7 +38,7 @@ def acl_server(
     # Starts open (the harness pings as default), then takes the appliance's users from a file.
     aclfile = directory / "users.acl"
     aclfile.write_text("user default on nopass ~* &* +@all\n")
-    server = _start(request.param, directory / "data")
+    server = start_redis(request.param, directory / "data")
     server.stop()
     server.extra = ["--aclfile", str(aclfile)]
     server.start()
@@ -183,7 +184,7 @@ def test_acknowledged_writes_survive_sigkill_with_these_users(
 
 
 def _binary(kind: str) -> str:
-    from tests.redis_proc import find_binary
+    from leoflow_xcom.testing.redis_binary import find_binary
 
     found = find_binary(kind)
     if found is None:

@@ -14,7 +14,7 @@ from leoflow_xcom.core.model import XComRef
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.writer import XComWriter
-from tests.conftest import SERVER_KINDS, _start
+from tests.servers import SERVER_KINDS, start_redis
 
 N = 50
 
@@ -24,7 +24,7 @@ N = 50
 def test_torn_aof_tail_loses_only_the_last_write_and_never_half_a_push(
     kind: str, tmp_path: Path
 ) -> None:
-    server = _start(kind, tmp_path / kind)
+    server = start_redis(kind, tmp_path / kind)
     try:
         writer = XComWriter(connect(RedisSettings(url=server.url)))
         for i in range(N):

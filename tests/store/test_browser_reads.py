@@ -16,7 +16,7 @@ from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.summary import RunSummaries
 from leoflow_xcom.store.writer import XComWriter
-from tests.redis_proc import RedisProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
 
 
 @pytest.fixture

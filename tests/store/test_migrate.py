@@ -20,7 +20,7 @@ from leoflow_xcom.store.migrate import BATCH
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.writer import XComWriter
-from tests.redis_proc import RedisProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
 
 
 @pytest.fixture

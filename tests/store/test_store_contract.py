@@ -24,7 +24,8 @@ from leoflow_xcom.store.layout import ensure_layout
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.writer import XComWriter
-from tests.redis_proc import RedisProcess, free_port
+from leoflow_xcom.testing.ports import free_port
+from leoflow_xcom.testing.redis_server import RedisProcess
 
 TTL = 3600
 

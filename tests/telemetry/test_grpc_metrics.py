@@ -16,8 +16,10 @@ from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
 from leoflow_xcom.client import NO_RETRY, XComClient, XComSchemaMismatchError
 from leoflow_xcom.server import app
 from leoflow_xcom.settings import ServeSettings
-from tests.conftest import Mint, publish_test_policies, redis_settings_for
-from tests.redis_proc import RedisProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.dag_data import publish_test_policies
+from tests.fixture_types import Mint
+from tests.servers import redis_settings_for
 
 
 @pytest.fixture

@@ -10,9 +10,11 @@ import pytest
 import redis
 
 from leoflow_xcom.client import NO_RETRY, XComClient, XComSchemaMismatchError
-from tests.conftest import Mint, publish_test_policies
-from tests.redis_proc import RedisProcess, free_port
-from tests.service_proc import ServiceProcess
+from leoflow_xcom.testing.ports import free_port
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.service import ServiceProcess
+from tests.dag_data import publish_test_policies
+from tests.fixture_types import Mint
 
 SECRET_VALUE = "do-not-log-this-value-7f3a"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
 
 
 def test_memory_sizing_script_reports_every_size() -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.proxy.conftest import Proxy, start_proxy, stop_proxy
-from tests.redis_proc import RedisProcess
 from tests.telemetry.test_grpc_metrics import sample
 
 

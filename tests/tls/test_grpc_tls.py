@@ -24,8 +24,10 @@ from leoflow_xcom.client import (
 )
 from leoflow_xcom.server import app
 from leoflow_xcom.settings import ServeSettings, SettingsFileError
-from tests.conftest import Mint, publish_test_policies, redis_settings_for
-from tests.redis_proc import RedisProcess
+from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.dag_data import publish_test_policies
+from tests.fixture_types import Mint
+from tests.servers import redis_settings_for
 from tests.tls.conftest import Material
 
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from leoflow_xcom.cli.main import main
 from leoflow_xcom.init import tls
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
 
 
 @pytest.fixture

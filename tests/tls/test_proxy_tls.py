@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from leoflow_xcom.server import app
+from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.proxy.conftest import Proxy, start_proxy, stop_proxy
-from tests.redis_proc import RedisProcess
 from tests.tls.conftest import Material
 
 ENTRIES = "/api/v1/dags/test_dag/dagRuns/run_1/taskInstances/a/xcomEntries"

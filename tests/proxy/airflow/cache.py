@@ -20,7 +20,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
 
 CACHE = ROOT / ".cache" / "airflow"
 # Airflow's generated clients, by API generation: version and what else their README uses.

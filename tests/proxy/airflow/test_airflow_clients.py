@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ClientFor
+from tests.fixture_types import ClientFor
 from tests.proxy.airflow import cache
 from tests.proxy.conftest import Proxy
 from tests.proxy.data import LOGICAL_UTC_V1, LOGICAL_UTC_V2, RUN_AFTER_V2, push_fixture_data

@@ -9,7 +9,7 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.conftest import ClientFor
+from tests.fixture_types import ClientFor
 from tests.proxy.airflow import spec
 from tests.proxy.conftest import Proxy
 from tests.proxy.data import push_fixture_data

@@ -8,13 +8,20 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Final
 
-from tests.redis_proc import free_port
+from leoflow_xcom.testing.ports import free_port
 
-CLI = str(Path(sys.executable).parent / "leoflow-xcom")
+# The console script installed beside this interpreter.
+CLI: Final = str(Path(sys.executable).parent / "leoflow-xcom")
 
 
 class ServiceProcess:
+    """The service on a free port, with the caller's LEOFLOW_* environment left out.
+
+    `env`: more LEOFLOW_* settings. start() returns once it prints that it is serving.
+    """
+
     def __init__(
         self, redis_url: str, signing_key_file: Path, *, log_level: str = "WARNING", **env: str
     ) -> None:
