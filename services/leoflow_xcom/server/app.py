@@ -18,6 +18,7 @@ from leoflow_xcom._proto import xcom_pb2, xcom_pb2_grpc
 from leoflow_xcom.core import limits
 from leoflow_xcom.core.errors import StoreUnavailableError, XComError
 from leoflow_xcom.core.tokens import TokenVerifier
+from leoflow_xcom.periodic import PeriodicWorker
 from leoflow_xcom.server import reflection
 from leoflow_xcom.server.first_message import FirstMessageGuard
 from leoflow_xcom.server.handlers import XComHandlers
@@ -59,26 +60,22 @@ class Housekeeper:
 
     def __init__(self, runs: RunRegistry, interval: float = RUN_PRUNE_SECONDS) -> None:
         self._runs = runs
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="housekeeper", daemon=True)
+        self._worker = PeriodicWorker("housekeeper", interval, self.prune)
 
     def start(self) -> None:
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._worker.stop()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                removed = self._runs.prune()
-            except XComError as exc:
-                log.warning("run registry prune failed: %s", exc.message)
-            else:
-                if removed:
-                    log.info("pruned %d expired runs from the run registry", removed)
+    def prune(self) -> None:
+        try:
+            removed = self._runs.prune()
+        except XComError as exc:
+            log.warning("run registry prune failed: %s", exc.message)
+        else:
+            if removed:
+                log.info("pruned %d expired runs from the run registry", removed)
 
 
 @dataclasses.dataclass

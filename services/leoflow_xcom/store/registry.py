@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import cast
@@ -27,6 +26,7 @@ from leoflow_xcom.core.policies import (
     policy_to_json,
 )
 from leoflow_xcom.core.quotas import Quota
+from leoflow_xcom.periodic import PeriodicWorker
 from leoflow_xcom.store.connection import translated
 
 log = logging.getLogger(__name__)
@@ -135,13 +135,11 @@ class LivePolicies:
     ) -> None:
         self._store = store
         self._quota_defaults = quota_defaults or Quota()
-        self._interval = interval
         self._on_store_state = on_store_state
         self._revision = -1
         self._dags: dict[str, CompiledDag] = {}
         self._retired: dict[str, tuple[CompiledDag, int]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = PeriodicWorker("policy-refresh", interval, self._refresh_in_background)
 
     def get(self, dag_id: str) -> CompiledDag:
         """The DAG's live policy: what pushes need."""
@@ -181,23 +179,20 @@ class LivePolicies:
         return True
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="policy-refresh", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._worker.stop()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.refresh()
-            except XComError as exc:
-                self._report(False)
-                log.warning("policy refresh failed: %s", exc.message)
-            else:
-                self._report(True)
+    def _refresh_in_background(self) -> None:
+        # Any other exception is logged by the worker, and the next interval tries again.
+        try:
+            self.refresh()
+        except XComError as exc:
+            self._report(False)
+            log.warning("policy refresh failed: %s", exc.message)
+        else:
+            self._report(True)
 
     def _report(self, healthy: bool) -> None:
         if self._on_store_state is not None:

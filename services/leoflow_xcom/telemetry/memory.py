@@ -8,11 +8,11 @@ reads, so the service stays SERVING; the warning lives in the logs and in the
 from __future__ import annotations
 
 import logging
-import threading
 
 import redis
 
 from leoflow_xcom.core.errors import XComError
+from leoflow_xcom.periodic import PeriodicWorker
 from leoflow_xcom.store.stats import read_stats
 
 log = logging.getLogger(__name__)
@@ -24,10 +24,8 @@ class MemoryWatch:
     def __init__(self, client: redis.Redis, warn_ratio: float, interval: float = CHECK_SECONDS):
         self._client = client
         self._warn_ratio = warn_ratio
-        self._interval = interval
         self.warning = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="memory-watch", daemon=True)
+        self._worker = PeriodicWorker("memory-watch", interval, self.check, run_first=True)
 
     def check(self) -> None:
         try:
@@ -47,14 +45,7 @@ class MemoryWatch:
         self.warning = warning
 
     def start(self) -> None:
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        self.check()
-        while not self._stop.wait(self._interval):
-            self.check()
+        self._worker.stop()
