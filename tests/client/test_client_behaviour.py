@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -17,9 +16,8 @@ from leoflow_xcom.client import (
     XComNotFoundError,
 )
 from leoflow_xcom.testing.ports import free_port
-from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.dag_data import publish_test_policies
-from tests.fixture_types import Mint
+from tests.fixture_types import Mint, StartService
 
 
 @pytest.mark.parametrize(
@@ -40,29 +38,18 @@ def test_unreachable_service_is_reported_within_the_deadline(
 
 
 def test_a_full_replica_refuses_sessions_and_the_sdk_goes_unary(
-    redis_server: RedisProcess, r: redis.Redis, signing_key_file: Path, mint: Mint
+    r: redis.Redis, start_service: StartService, mint: Mint
 ) -> None:
     publish_test_policies(r)
-    from leoflow_xcom.server import app
-    from leoflow_xcom.settings import RedisSettings, ServeSettings
-
-    running = app.start(
-        ServeSettings(
-            listen="127.0.0.1:0", signing_key_file=signing_key_file, workers=6, max_sessions=2
-        ),
-        RedisSettings(url=redis_server.url),
-    )
+    running = start_service(workers=6, max_sessions=2)
     target = f"127.0.0.1:{running.port}"
-    try:
-        clients = [XComClient(target, mint(task_id="b"), timeout=5) for _ in range(4)]
-        for i, client in enumerate(clients):  # each keeps its session open
-            client.push(f"k{i}", i)
-        assert [c._gate.open() for c in clients] == [True, True, False, False]
-        assert [clients[0].pull("b", f"k{i}") for i in range(4)] == [0, 1, 2, 3]
-        for client in clients:
-            client.close()
-    finally:
-        running.stop(0)
+    clients = [XComClient(target, mint(task_id="b"), timeout=5) for _ in range(4)]
+    for i, client in enumerate(clients):  # each keeps its session open
+        client.push(f"k{i}", i)
+    assert [c._gate.open() for c in clients] == [True, True, False, False]
+    assert [clients[0].pull("b", f"k{i}") for i in range(4)] == [0, 1, 2, 3]
+    for client in clients:
+        client.close()
 
 
 def test_not_found_is_not_retried(target: str, mint: Mint) -> None:

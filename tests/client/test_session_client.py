@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
-from pathlib import Path
 
 import grpc
 import pytest
@@ -29,11 +28,9 @@ from leoflow_xcom.client import (
 )
 from leoflow_xcom.core.limits import MAX_VALUE_BYTES
 from leoflow_xcom.server import app
-from leoflow_xcom.settings import ServeSettings
 from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.dag_data import publish_test_policies
-from tests.fixture_types import Mint
-from tests.servers import redis_settings_for
+from tests.fixture_types import Mint, StartService
 
 TRANSPORTS = ["session", "unary"]
 
@@ -152,13 +149,12 @@ def test_deadline_is_enforced_by_the_client(
 
 
 def test_restart_loses_no_acknowledged_push(
-    r: redis.Redis, redis_server: RedisProcess, signing_key_file: Path, mint: Mint
+    r: redis.Redis, start_service: StartService, mint: Mint
 ) -> None:
     publish_test_policies(r)
 
     def serve(listen: str) -> app.RunningService:
-        settings = ServeSettings(listen=listen, signing_key_file=signing_key_file, workers=16)
-        return app.start(settings, redis_settings_for(redis_server))
+        return start_service(listen=listen)
 
     first = serve("127.0.0.1:0")
     target = f"127.0.0.1:{first.port}"

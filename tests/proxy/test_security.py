@@ -13,8 +13,7 @@ import redis.exceptions
 
 from leoflow_xcom.core.errors import StoreUnavailableError
 from leoflow_xcom.core.model import ListFilter, XComRef
-from leoflow_xcom.server import app
-from leoflow_xcom.settings import RedisSettings, ServeSettings, SettingsFileError, UiSettings
+from leoflow_xcom.settings import RedisSettings, SettingsFileError, UiSettings
 from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.reader import XComReader
@@ -22,7 +21,7 @@ from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.redis_binary import find_binary
 from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.dag_data import NASTY_DAG, publish_test_policies
-from tests.fixture_types import ClientFor
+from tests.fixture_types import ClientFor, Mint, StartService
 from tests.proxy.conftest import (
     BIN,
     PROXY_REDIS_PASSWORD,
@@ -116,34 +115,32 @@ def test_ui_refuses_to_start_without_the_read_only_user(
 
 
 def test_service_runs_as_its_acl_user(
-    redis_server: RedisProcess, r: redis.Redis, signing_key_file: Path, tmp_path: Path, mint: object
+    redis_server: RedisProcess,
+    r: redis.Redis,
+    start_service: StartService,
+    tmp_path: Path,
+    mint: Mint,
 ) -> None:
     """The `service` rule of store/acl.py is enough for the whole gRPC service."""
     from leoflow_xcom.client import NO_RETRY, XComClient
 
     create_acl_users(redis_server)
     publish_test_policies(r)
-    running = app.start(
-        ServeSettings(listen="127.0.0.1:0", signing_key_file=signing_key_file, workers=4),
+    running = start_service(
         RedisSettings(
             url=redis_server.url,
             username=acl.SERVICE_USER,
             password_file=write_secret(tmp_path, "svc", SERVICE_REDIS_PASSWORD),
         ),
+        workers=4,
     )
-    try:
-        target = f"127.0.0.1:{running.port}"
-        token = mint(NASTY_DAG, "run", "t:1")  # type: ignore[operator]
-        with XComClient(target, token, retry=NO_RETRY) as client:
-            client.push("k", {"v": 1})
-        reader_token = mint(NASTY_DAG, "run", "reader")  # type: ignore[operator]
-        with XComClient(target, reader_token, retry=NO_RETRY) as client:
-            assert client.pull("t:1", "k") == {"v": 1}
-        cp = mint(control_plane=True)  # type: ignore[operator]
-        with XComClient(target, cp, retry=NO_RETRY) as client:
-            client.clear(NASTY_DAG, "run")
-    finally:
-        running.stop(0)
+    target = f"127.0.0.1:{running.port}"
+    with XComClient(target, mint(NASTY_DAG, "run", "t:1"), retry=NO_RETRY) as client:
+        client.push("k", {"v": 1})
+    with XComClient(target, mint(NASTY_DAG, "run", "reader"), retry=NO_RETRY) as client:
+        assert client.pull("t:1", "k") == {"v": 1}
+    with XComClient(target, mint(control_plane=True), retry=NO_RETRY) as client:
+        client.clear(NASTY_DAG, "run")
 
 
 def _basic(user: str, password: str) -> str:

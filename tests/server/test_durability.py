@@ -14,11 +14,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from leoflow_xcom.client import NO_RETRY, StoreFullError, StoreUnavailableError, XComClient
 from leoflow_xcom.server import app
-from leoflow_xcom.settings import RedisSettings, ServeSettings
+from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.service import ServiceProcess
 from tests.dag_data import publish_test_policies
-from tests.fixture_types import Mint
+from tests.fixture_types import Mint, StartService
 from tests.servers import start_redis
 
 
@@ -31,13 +31,8 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
 
 
 @pytest.fixture
-def own_service(own_redis: RedisProcess, signing_key_file: Path) -> Iterator[app.RunningService]:
-    running = app.start(
-        ServeSettings(listen="127.0.0.1:0", signing_key_file=signing_key_file),
-        RedisSettings(url=own_redis.url),
-    )
-    yield running
-    running.stop(0)
+def own_service(own_redis: RedisProcess, start_service: StartService) -> app.RunningService:
+    return start_service(RedisSettings(url=own_redis.url))
 
 
 def wait_for_health(target: str, wanted: int) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import httpx
@@ -15,29 +13,14 @@ from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
 from leoflow_xcom.client import NO_RETRY, XComClient, XComSchemaMismatchError
 from leoflow_xcom.server import app
-from leoflow_xcom.settings import ServeSettings
-from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.dag_data import publish_test_policies
-from tests.fixture_types import Mint
-from tests.servers import redis_settings_for
+from tests.fixture_types import Mint, StartService
 
 
 @pytest.fixture
-def monitored(
-    r: redis.Redis, redis_server: RedisProcess, signing_key_file: Path
-) -> Iterator[app.RunningService]:
+def monitored(r: redis.Redis, start_service: StartService) -> app.RunningService:
     publish_test_policies(r)
-    running = app.start(
-        ServeSettings(
-            listen="127.0.0.1:0",
-            signing_key_file=signing_key_file,
-            workers=8,
-            metrics_listen="127.0.0.1:0",
-        ),
-        redis_settings_for(redis_server),
-    )
-    yield running
-    running.stop(0)
+    return start_service(workers=8, metrics_listen="127.0.0.1:0")
 
 
 def scrape(running: app.RunningService) -> str:

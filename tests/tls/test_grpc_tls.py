@@ -4,7 +4,6 @@ clients it must refuse (plaintext, another CA)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -22,32 +21,17 @@ from leoflow_xcom.client import (
     XComClient,
     tls_credentials,
 )
-from leoflow_xcom.server import app
 from leoflow_xcom.settings import ServeSettings, SettingsFileError
-from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.dag_data import publish_test_policies
-from tests.fixture_types import Mint
-from tests.servers import redis_settings_for
+from tests.fixture_types import Mint, StartService
 from tests.tls.conftest import Material
 
 
 @pytest.fixture
-def tls_service(
-    r: redis.Redis, redis_server: RedisProcess, signing_key_file: Path, material: Material
-) -> Iterator[str]:
+def tls_service(r: redis.Redis, start_service: StartService, material: Material) -> str:
     publish_test_policies(r)
-    running = app.start(
-        ServeSettings(
-            listen="127.0.0.1:0",
-            signing_key_file=signing_key_file,
-            workers=8,
-            tls_cert_file=material.cert,
-            tls_key_file=material.key,
-        ),
-        redis_settings_for(redis_server),
-    )
-    yield f"127.0.0.1:{running.port}"
-    running.stop(0)
+    running = start_service(workers=8, tls_cert_file=material.cert, tls_key_file=material.key)
+    return f"127.0.0.1:{running.port}"
 
 
 def test_push_and_fetch_over_tls(tls_service: str, material: Material, mint: Mint) -> None:
