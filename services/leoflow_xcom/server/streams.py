@@ -30,6 +30,8 @@ from collections.abc import Callable
 
 import grpc
 
+from leoflow_xcom.periodic import PeriodicWorker
+
 log = logging.getLogger(__name__)
 
 
@@ -87,11 +89,11 @@ class StreamGuard:
         self._lock = threading.Lock()
         self.draining = False
         self.cancelled = 0  # streams the watchdog closed (metrics, tests)
-        self._stop = threading.Event()
         # Often enough that an overstaying stream is closed within ~¼ of its allowance, and
-        # calls that never send their message leave soon after their grace.
-        self._sweep_every = min(max(min(auth_seconds, idle_seconds) / 4, 0.02), WAIT_GRACE_SECONDS)
-        self._thread = threading.Thread(target=self._watch, name="stream-guard", daemon=True)
+        # calls that never send their message leave soon after their grace. The worker logs a
+        # failed sweep and goes on: the watchdog must outlive any one bad stream.
+        sweep_every = min(max(min(auth_seconds, idle_seconds) / 4, 0.02), WAIT_GRACE_SECONDS)
+        self._worker = PeriodicWorker("stream-guard", sweep_every, self._watch)
 
     # -- admission ---------------------------------------------------------------------------
 
@@ -189,12 +191,10 @@ class StreamGuard:
     # -- watchdog and drain ------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self._worker.stop()
 
     def drain(self) -> None:
         """Refuse new streams; a busy stream ends after the item it is answering (the session
@@ -221,11 +221,6 @@ class StreamGuard:
         return len(due) + self._evict_waiting(now)
 
     def _watch(self) -> None:
-        while not self._stop.wait(self._sweep_every):
-            try:
-                closed = self.sweep()
-            except Exception:  # the watchdog must outlive any one bad stream
-                log.exception("stream guard sweep failed")
-            else:
-                if closed:
-                    log.info("closed %d idle or unauthenticated streams", closed)
+        closed = self.sweep()
+        if closed:
+            log.info("closed %d idle or unauthenticated streams", closed)
