@@ -73,20 +73,15 @@ def gunicorn_argv(settings: UiSettings) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     # Imported here so other commands do not load Starlette.
     from leoflow_xcom.proxy.app import credentials
+    from leoflow_xcom.proxy.startup import check_store
     from leoflow_xcom.proxy.telemetry import MULTIPROC_ENV
     from leoflow_xcom.settings import RedisSettings, UiSettings
-    from leoflow_xcom.store import acl
-    from leoflow_xcom.store.connection import connect
-    from leoflow_xcom.store.layout import read_layout
 
     overrides = {"listen": args.listen} if args.listen else {}
     settings = UiSettings(**overrides)
     credentials(settings)  # refuses to start without any
     tls = settings.tls()  # both files or neither, readable: checked before gunicorn starts
-    client = connect(settings.redis(RedisSettings()))
-    read_layout(client)
-    acl.refuse_writable(client)
-    client.close()
+    check_store(settings, RedisSettings())
     if args.listen:
         os.environ["LEOFLOW_UI_LISTEN"] = args.listen
     # `--log-level` reaches the gunicorn workers (proxy/app.py) through the environment.

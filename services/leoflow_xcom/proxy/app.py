@@ -30,13 +30,12 @@ from leoflow_xcom.proxy.browse import Browser
 from leoflow_xcom.proxy.headers import SecurityHeadersMiddleware
 from leoflow_xcom.proxy.problems import V1_PREFIX, V2_PREFIX
 from leoflow_xcom.proxy.readonly import ReadOnlyMiddleware
+from leoflow_xcom.proxy.startup import check_store
 from leoflow_xcom.proxy.telemetry import METRICS_PREFIX, TelemetryMiddleware, metrics_endpoint
 from leoflow_xcom.proxy.ui import pages
 from leoflow_xcom.proxy.ui.catalog import Catalog
 from leoflow_xcom.settings import RedisSettings, UiSettings
-from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import connect
-from leoflow_xcom.store.layout import read_layout
 from leoflow_xcom.store.stats import read_stats
 from leoflow_xcom.telemetry import logs
 from leoflow_xcom.telemetry.metrics import CallMetrics, StoreCollector
@@ -122,8 +121,5 @@ def from_env() -> Starlette:
     # gunicorn replaced the CLI process, so logging is set up again here, per worker.
     logs.configure(logs.level_from_env(), logs.wants_json(logs.format_from_env()))
     settings, redis_settings = UiSettings(), RedisSettings()
-    client = connect(settings.redis(redis_settings))
-    read_layout(client)
-    acl.refuse_writable(client)
-    client.close()
+    check_store(settings, redis_settings)
     return create_app(settings, redis_settings)
