@@ -91,13 +91,35 @@ class RedisSettings(BaseSettings):
         return read_secret_file(self.password_file, "LEOFLOW_REDIS_PASSWORD_FILE")
 
 
-class ServeSettings(BaseSettings):
+class SigningKeySettings(BaseSettings):
+    """The token signing key and the longest token lifetime: what `serve` and `token` share."""
+
+    model_config = SettingsConfigDict(env_prefix="LEOFLOW_XCOM_", extra="ignore")
+
+    signing_key_file: Path
+    # Tokens whose lifetime (exp - iat) is longer are refused by the service; `token
+    # --expires-in` refuses them first.
+    max_token_lifetime: int = limits.DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
+
+    @field_validator("max_token_lifetime", mode="before")
+    @classmethod
+    def _lifetime(cls, value: object) -> int:
+        return token_lifetime(value, "LEOFLOW_XCOM_MAX_TOKEN_LIFETIME")
+
+    def signing_key(self) -> bytes:
+        return (
+            read_secret_file(self.signing_key_file, "LEOFLOW_XCOM_SIGNING_KEY_FILE")
+            .get_secret_value()
+            .encode("utf-8")
+        )
+
+
+class ServeSettings(SigningKeySettings):
     """The gRPC XCom service (`leoflow-xcom serve`)."""
 
     model_config = SettingsConfigDict(env_prefix="LEOFLOW_XCOM_", extra="ignore")
 
     listen: str = "127.0.0.1:50051"
-    signing_key_file: Path
     # Handler threads. Each open session stream holds one for its lifetime, so this bounds
     # open sessions plus in-flight unary calls.
     workers: int = Field(default=128, ge=2, le=4096)
@@ -113,8 +135,6 @@ class ServeSettings(BaseSettings):
     # A session with a valid token is closed after this long without an item (the SDK reopens
     # one on its next call).
     session_idle_seconds: float = Field(default=300.0, gt=0, le=86_400)
-    # Tokens whose lifetime (exp - iat) is longer are refused; also bounds `token --expires-in`.
-    max_token_lifetime: int = limits.DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
     drain_seconds: float = Field(default=10.0, ge=0, le=300)
     policy_refresh_seconds: float = Field(default=0.5, gt=0, le=60)
     # Redis may still be starting or replaying its AOF: wait this long for it at startup.
@@ -140,20 +160,8 @@ class ServeSettings(BaseSettings):
             self.quota_task_instance_count,
         )
 
-    def signing_key(self) -> bytes:
-        return (
-            read_secret_file(self.signing_key_file, "LEOFLOW_XCOM_SIGNING_KEY_FILE")
-            .get_secret_value()
-            .encode("utf-8")
-        )
-
     def tls(self) -> tuple[bytes, bytes] | None:
         return tls_pair(self.tls_cert_file, self.tls_key_file, "LEOFLOW_XCOM_")
-
-    @field_validator("max_token_lifetime", mode="before")
-    @classmethod
-    def _lifetime(cls, value: object) -> int:
-        return token_lifetime(value, "LEOFLOW_XCOM_MAX_TOKEN_LIFETIME")
 
     @model_validator(mode="after")
     def _sessions_leave_threads(self) -> ServeSettings:
@@ -182,26 +190,8 @@ class ServeSettings(BaseSettings):
         return max(1, self.workers // 8)
 
 
-class TokenSettings(BaseSettings):
-    """`leoflow-xcom token`: where the signing key is."""
-
-    model_config = SettingsConfigDict(env_prefix="LEOFLOW_XCOM_", extra="ignore")
-
-    signing_key_file: Path
-    # The service refuses tokens that live longer; `token --expires-in` refuses them first.
-    max_token_lifetime: int = limits.DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
-
-    @field_validator("max_token_lifetime", mode="before")
-    @classmethod
-    def _lifetime(cls, value: object) -> int:
-        return token_lifetime(value, "LEOFLOW_XCOM_MAX_TOKEN_LIFETIME")
-
-    def signing_key(self) -> bytes:
-        return (
-            read_secret_file(self.signing_key_file, "LEOFLOW_XCOM_SIGNING_KEY_FILE")
-            .get_secret_value()
-            .encode("utf-8")
-        )
+class TokenSettings(SigningKeySettings):
+    """`leoflow-xcom token`: where the signing key is, and the longest lifetime to mint."""
 
 
 class UiSettings(BaseSettings):
