@@ -18,13 +18,13 @@ def test_a_stopped_redis_is_an_admin_error_naming_the_step(tmp_path: Path) -> No
     binary = find_binary(PRIMARY_KIND)
     assert binary is not None, f"no {PRIMARY_KIND} binary (make test installs it)"
     server = RedisProcess(binary, tmp_path).start()
-    client = connect(RedisSettings(url=server.url))  # type: ignore[call-arg]
+    client = connect(RedisSettings(url=server.url))
     try:
         assert client.ping()
         server.stop()  # Redis goes away between init's steps
-        with pytest.raises(admin.AdminError, match="loading the ACL file: .*cannot connect"):
+        with pytest.raises(admin.AdminError, match=r"loading the ACL file: .*cannot connect"):
             admin.load_acl_file(client)
-        with pytest.raises(admin.AdminError, match="checking the ACL users: .*cannot connect"):
+        with pytest.raises(admin.AdminError, match=r"checking the ACL users: .*cannot connect"):
             admin.check_users(client, ["xcom-admin"])
     finally:
         client.close()
