@@ -37,6 +37,7 @@ from locust.exception import StopUser
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
 from leoflow_xcom.client import NO_RETRY, XComClient
+from leoflow_xcom.client._channel import open_channel
 from leoflow_xcom.client._core import SessionOp
 from leoflow_xcom.client._session import SessionTransport
 from leoflow_xcom.core import tokens
@@ -201,7 +202,7 @@ class EchoFloorUser(GrpcUser):
             request_serializer=pb.FetchXComRequest.SerializeToString,
             response_deserializer=pb.FetchXComResponse.FromString,
         )
-        raw = grpc.insecure_channel(self.target)  # not intercepted: the SDK times its calls
+        raw = open_channel(self.target)  # not intercepted: the SDK times its calls
         self.raw = raw
         self.session = SessionTransport(
             raw.stream_stream(

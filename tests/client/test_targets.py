@@ -78,3 +78,16 @@ def test_a_dns_uri_reaches_the_service(target: str, mint: Mint) -> None:
     with XComClient(f"dns:///localhost:{port}", mint(task_id="a")) as xcom:
         xcom.push("via_dns", 1)
         assert xcom.pull("a", "via_dns") == 1
+
+
+def test_the_async_client_takes_a_list_too(target: str, mint: Mint) -> None:
+    import asyncio
+
+    from leoflow_xcom.client import AsyncXComClient
+
+    async def main() -> object:
+        async with AsyncXComClient(f"{target},{target}", mint(task_id="a")) as xcom:
+            await xcom.push("via_list", 2)
+            return await xcom.pull("a", "via_list")
+
+    assert asyncio.run(main()) == 2
