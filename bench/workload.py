@@ -19,6 +19,7 @@ import grpc
 from bench import echo
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom.client import NO_RETRY, AsyncXComClient, XComClient
+from leoflow_xcom.client._core import SessionOp
 from leoflow_xcom.client._session import SessionTransport
 from leoflow_xcom.core import keys
 from leoflow_xcom.settings import RedisSettings
@@ -187,7 +188,7 @@ def build(job: Job) -> tuple[Caller, Callable[[], None]]:
 
         return (
             lambda i: transport.call(
-                "push", pb.PushXComRequest(key=f"k{i % KEYS_PER_CLIENT}", value=value), 5.0
+                SessionOp.PUSH, pb.PushXComRequest(key=f"k{i % KEYS_PER_CLIENT}", value=value), 5.0
             ),
             close,
         )

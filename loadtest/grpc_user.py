@@ -19,6 +19,8 @@ import grpc
 from locust import User
 from locust.env import Environment
 
+from leoflow_xcom.client._channel import open_channel
+
 EXPECT = "x-loadtest-expect"
 DEADLINE_SECONDS = 5.0  # every call has one
 
@@ -78,7 +80,7 @@ class GrpcUser(User):
             raise SystemExit("loadtest: give the XCom address as LEOFLOW_XCOM_ADDR or --host")
         self.target = self.host.removeprefix("grpc://")
         self._channel = grpc.intercept_channel(
-            grpc.insecure_channel(self.target), EventInterceptor(environment)
+            open_channel(self.target), EventInterceptor(environment)
         )
 
     @property

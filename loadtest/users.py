@@ -37,6 +37,8 @@ from locust.exception import StopUser
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
 from leoflow_xcom.client import NO_RETRY, XComClient
+from leoflow_xcom.client._channel import open_channel
+from leoflow_xcom.client._core import SessionOp
 from leoflow_xcom.client._session import SessionTransport
 from leoflow_xcom.core import tokens
 from leoflow_xcom.core.errors import XComError
@@ -200,7 +202,7 @@ class EchoFloorUser(GrpcUser):
             request_serializer=pb.FetchXComRequest.SerializeToString,
             response_deserializer=pb.FetchXComResponse.FromString,
         )
-        raw = grpc.insecure_channel(self.target)  # not intercepted: the SDK times its calls
+        raw = open_channel(self.target)  # not intercepted: the SDK times its calls
         self.raw = raw
         self.session = SessionTransport(
             raw.stream_stream(
@@ -236,15 +238,15 @@ class EchoFloorUser(GrpcUser):
 
     @task
     def floor(self) -> None:
-        for field, request, name in (
-            ("push", self.push_request, "echo: session push"),
-            ("fetch", self.fetch_request, "echo: session fetch"),
+        for op, request, name in (
+            (SessionOp.PUSH, self.push_request, "echo: session push"),
+            (SessionOp.FETCH, self.fetch_request, "echo: session fetch"),
         ):
             self.pacer.wait()
             started = time.perf_counter()
             exception: Exception | None = None
             try:
-                self.session.call(field, request, DEADLINE_SECONDS)
+                self.session.call(op, request, DEADLINE_SECONDS)
             except XComError as exc:
                 exception = exc
             fire(self.environment, "sdk", name, started, ECHO_VALUE_BYTES, exception)

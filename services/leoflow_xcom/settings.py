@@ -16,8 +16,13 @@ from leoflow_xcom.core import limits
 from leoflow_xcom.core.quotas import Quota
 
 
-class SettingsFileError(ValueError):
-    pass
+class SettingsError(ValueError):
+    """A setting is missing, inconsistent or unusable; the message names the variable and
+    what to do. The CLI prints it as one line."""
+
+
+class SettingsFileError(SettingsError):
+    """A file a setting names cannot be used: unreadable, empty, not PEM, too short a key."""
 
 
 def read_pem_file(path: Path, variable: str) -> bytes:
@@ -38,7 +43,7 @@ def tls_pair(
     if cert_file is None and key_file is None:
         return None
     if cert_file is None or key_file is None:
-        raise SettingsFileError(
+        raise SettingsError(
             f"{prefix}TLS_CERT_FILE and {prefix}TLS_KEY_FILE must be set together "
             "(both for TLS, neither for plaintext)"
         )
@@ -251,7 +256,7 @@ class UiSettings(BaseSettings):
     def redis(self, base: RedisSettings) -> RedisSettings:
         """`base` (where Redis is) with the proxy's own read-only identity."""
         if not self.redis_username or self.redis_password_file is None:
-            raise SettingsFileError(
+            raise SettingsError(
                 "LEOFLOW_UI_REDIS_USERNAME and LEOFLOW_UI_REDIS_PASSWORD_FILE must name the "
                 "read-only Redis ACL user of the proxy (user `xcom-ui`, written by the init step)"
             )

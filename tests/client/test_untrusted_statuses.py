@@ -101,7 +101,8 @@ def test_a_status_whose_code_disagrees_is_a_typed_error(
             # The call's own code decides when the details cannot be trusted.
             assert type(info.value) is XComRpcError, answer
             expected = ANSWERS[answer].code.value[0]
-            assert info.value.status == expected and "call" in info.value.message
+            assert info.value.code == expected and "call" in info.value.message
+            assert info.value.status == info.value.code
         chosen["answer"] = "consistent"
         with pytest.raises(XComNotFoundError):
             client.push("k", 1)
@@ -114,4 +115,4 @@ def test_a_session_item_with_an_unknown_code_is_a_typed_error(
     with XComClient(target, "t", retry=NO_RETRY) as client:
         with pytest.raises(XComRpcError) as info:
             client.push("k", 1)
-    assert "99" in info.value.message and info.value.status == StatusCode.UNKNOWN
+    assert "99" in info.value.message and info.value.code == StatusCode.UNKNOWN

@@ -13,7 +13,7 @@ import redis.exceptions
 
 from leoflow_xcom.core.errors import StoreUnavailableError
 from leoflow_xcom.core.model import ListFilter, XComRef
-from leoflow_xcom.settings import RedisSettings, SettingsFileError, UiSettings
+from leoflow_xcom.settings import RedisSettings, SettingsError, UiSettings
 from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.reader import XComReader
@@ -92,8 +92,9 @@ def test_read_only_acl_user_cannot_write(
         ui.evalsha(sha, 1, "xcom:{x:y}:i")
     assert reader.fetch("test_dag", "run_1", XComRef("a", "typed")) == b'{"rows":3}'
     acl.refuse_writable(ui)  # the start-up check passes for this user...
-    with pytest.raises(SettingsFileError, match="may write"):
+    with pytest.raises(SettingsError, match="may write") as info:
         acl.refuse_writable(redis_server.client())  # ...and refuses the default user
+    assert type(info.value) is SettingsError  # an ACL user's rights, not a settings file
     ui.close()
 
 

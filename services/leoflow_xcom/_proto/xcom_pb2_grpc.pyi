@@ -9,9 +9,11 @@ from request bodies. Where a request carries ids (dag_id, run_id, task_id, map_i
 are checked against the token and a mismatch is refused (PERMISSION_DENIED / XCOM_FORBIDDEN).
 
 Errors: gRPC status plus a google.rpc.ErrorInfo detail in domain "xcom.leoflow" whose
-reason is one of XCOM_TOO_LARGE, XCOM_INVALID_JSON, XCOM_SCHEMA_MISMATCH, DAG_NOT_REGISTERED,
-TASK_NOT_DECLARED, TOKEN_INVALID, XCOM_FORBIDDEN, XCOM_NOT_FOUND, STORE_FULL,
-XCOM_QUOTA_EXCEEDED, STORE_UNAVAILABLE, INVALID_REQUEST.
+reason is one of XCOM_TOO_LARGE, XCOM_INVALID_JSON, XCOM_SCHEMA_MISMATCH, INVALID_REQUEST,
+DAG_NOT_REGISTERED, TASK_NOT_DECLARED, TOKEN_INVALID, XCOM_FORBIDDEN, XCOM_NOT_FOUND,
+STORE_FULL, XCOM_QUOTA_EXCEEDED, STORE_UNAVAILABLE, SESSIONS_EXHAUSTED (a new XComSession
+the replica has no room for: use unary calls) and STORE_LAYOUT_MISMATCH (the store holds a
+data layout this version does not know; a service refuses to start on it).
 
 An omitted map_index means -1 (an unmapped task instance), never 0.
 """

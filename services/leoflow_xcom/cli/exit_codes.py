@@ -29,9 +29,8 @@ _BY_STATUS = {
 
 
 def for_error(error: XComError) -> ExitCode:
-    """By the error's gRPC status; an XComRpcError (no XCom reason) carries its own."""
-    status = getattr(error, "status", error.code)
-    return _BY_STATUS.get(StatusCode(status), ExitCode.ERROR)
+    """By the error's gRPC code (an XComRpcError, with no XCom reason, carries the call's)."""
+    return _BY_STATUS.get(error.code, ExitCode.ERROR)
 
 
 HELP = """\

@@ -15,7 +15,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Calls grpc.health.v1.Health/Check; for container healthchecks. Over TLS "
         "with LEOFLOW_XCOM_TLS_CA_FILE (and LEOFLOW_XCOM_TLS_SERVER_NAME).",
     )
-    parser.add_argument("--addr", help="host:port (default LEOFLOW_XCOM_ADDR)")
+    parser.add_argument("--addr", help="host:port or any SDK target (default LEOFLOW_XCOM_ADDR)")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds (default 2)")
     parser.set_defaults(handler=run)
 
@@ -24,18 +24,12 @@ def run(args: argparse.Namespace) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    from leoflow_xcom.client._config import channel_options
+    from leoflow_xcom.client._channel import open_channel
     from leoflow_xcom.client._env import read_env
 
     env = read_env()
     addr = args.addr or env.addr
-    credentials = env.credentials()
-    channel = (
-        grpc.insecure_channel(addr)
-        if credentials is None
-        else grpc.secure_channel(addr, credentials, channel_options(env.tls_server_name))
-    )
-    with channel:
+    with open_channel(addr, env.credentials(), env.tls_server_name) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=args.timeout

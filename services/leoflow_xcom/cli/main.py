@@ -82,7 +82,7 @@ def _settings_problem(exc: Exception) -> str | None:
     loaded pydantic and the settings module: importing them here would tie every command,
     the client ones too, to the [server] extra."""
     settings = sys.modules.get("leoflow_xcom.settings")
-    if settings is not None and isinstance(exc, settings.SettingsFileError):
+    if settings is not None and isinstance(exc, settings.SettingsError):
         return str(exc)
     pydantic = sys.modules.get("pydantic")
     if pydantic is None or not isinstance(exc, pydantic.ValidationError):

@@ -1,36 +1,36 @@
-"""XComClient: what an agent uses to push a task's outputs and pull its inputs."""
+"""XComClient: what an agent uses to push a task's outputs and pull its inputs.
+
+A thin I/O shell over _core: each method builds its Call there and `_run` sends it, over the
+session or unary, retrying as the core decides. AsyncXComClient (_aio.py) is the same shell
+for asyncio.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
-from leoflow_xcom.client import _base
-from leoflow_xcom.client._base import ListResult, PushResult
-from leoflow_xcom.client._config import (
-    CHANNEL_OPTIONS,
-    DEFAULT_RETRY,
-    DEFAULT_TIMEOUT,
-    RetryPolicy,
-    channel_options,
-)
-from leoflow_xcom.client._env import read_env
+from leoflow_xcom.client import _core
+from leoflow_xcom.client._channel import open_channel
+from leoflow_xcom.client._core import MISSING, Call, ListResult, PushResult, SessionOp
 from leoflow_xcom.client._errors import from_rpc_error
 from leoflow_xcom.client._session import SessionTransport
-from leoflow_xcom.core import codec
+from leoflow_xcom.client._shared import ClientBase
 from leoflow_xcom.core.codec import JsonValue
-from leoflow_xcom.core.errors import SessionsExhaustedError, XComError, XComNotFoundError
+from leoflow_xcom.core.errors import XComError
 
 __all__ = ["ListResult", "PushResult", "XComClient"]
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
-class XComClient:
+class XComClient(ClientBase):
     """A client bound to one task token.
 
     Push and pull travel over one long-lived XComSession stream per client (reconnected on
@@ -41,55 +41,16 @@ class XComClient:
     ...     rows = xcom.pull("extract", "output")["rows"]
     """
 
-    def __init__(
-        self,
-        target: str,
-        token: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        credentials: grpc.ChannelCredentials | None = None,
-        tls_server_name: str | None = None,
-        transport: Literal["session", "unary"] = "session",
+    def _open(
+        self, target: str, credentials: grpc.ChannelCredentials | None, tls_server_name: str | None
     ) -> None:
-        self._metadata = (("authorization", f"Bearer {token}"),)
-        self._timeout = timeout
-        self._retry = retry
-        if credentials is None:
-            self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-        else:
-            options = channel_options(tls_server_name)
-            self._channel = grpc.secure_channel(target, credentials, options=options)
+        self._channel = open_channel(target, credentials, tls_server_name)
         self._stub = pb_grpc.XComServiceStub(self._channel)
         self._session: SessionTransport | None = None
-        self._gate = _base.SessionGate()
-        if transport == "session":
-            self._session = SessionTransport(self._stub.XComSession, token, self._metadata)
-        elif transport != "unary":
-            raise ValueError(f"transport must be 'session' or 'unary', not {transport!r}")
-
-    @classmethod
-    def from_env(
-        cls,
-        *,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        transport: Literal["session", "unary"] = "session",
-    ) -> XComClient:
-        """A client configured the way the CLI is: address from LEOFLOW_XCOM_ADDR (default
-        127.0.0.1:50051), token from LEOFLOW_XCOM_TOKEN (required), deadline from
-        LEOFLOW_XCOM_TIMEOUT (seconds, default 5), TLS when LEOFLOW_XCOM_TLS_CA_FILE is set
-        (LEOFLOW_XCOM_TLS_SERVER_NAME: the name to verify). A missing or bad variable raises
-        ClientConfigError naming it."""
-        env = read_env()
-        return cls(
-            env.addr,
-            env.require_token(),
-            timeout=env.timeout,
-            retry=retry,
-            credentials=env.credentials(),
-            tls_server_name=env.tls_server_name,
-            transport=transport,
-        )
+        if self._core.sessions:
+            self._session = SessionTransport(
+                self._stub.XComSession, self._core.token, self._core.metadata
+            )
 
     def __enter__(self) -> XComClient:
         return self
@@ -98,6 +59,7 @@ class XComClient:
         self.close()
 
     def close(self) -> None:
+        """Close the session and the channel; calls after this fail."""
         if self._session is not None:
             self._session.close()
         self._channel.close()
@@ -108,12 +70,11 @@ class XComClient:
         """Push a JSON-serialisable value as this task instance's XCom `key`.
 
         The size limit is checked here, before anything is sent."""
-        return self.push_json(key, _base.encode(key, value), timeout=timeout)
+        return self._run(_core.push(key, _core.encode(key, value)), timeout)
 
     def push_json(self, key: str, data: bytes, *, timeout: float | None = None) -> PushResult:
         """Push already-encoded UTF-8 JSON bytes (checked for size before sending)."""
-        request = _base.push_request(key, data)
-        return _base.push_result(self._hot("push", self._stub.PushXCom, request, timeout))
+        return self._run(_core.push(key, data), timeout)
 
     def pull(
         self,
@@ -121,26 +82,20 @@ class XComClient:
         key: str,
         map_index: int | None = None,
         *,
-        default: JsonValue | _base._Missing = _base.MISSING,
+        default: JsonValue | _core._Missing = MISSING,
         timeout: float | None = None,
     ) -> JsonValue:
         """Fetch and decode one value of this run, from this task or a declared dependency.
 
         With `default`, a value that does not exist (XCOM_NOT_FOUND: never pushed, expired or
         cleared) returns it instead of raising; every other error still raises."""
-        try:
-            data = self.pull_json(task_id, key, map_index, timeout=timeout)
-        except XComNotFoundError:
-            if default is _base.MISSING:
-                raise
-            return default
-        return codec.decode(data, key)
+        return self._run(_core.pull(task_id, key, map_index, default), timeout)
 
     def pull_json(
         self, task_id: str, key: str, map_index: int | None = None, *, timeout: float | None = None
     ) -> bytes:
-        request = _base.fetch_request(task_id, key, map_index)
-        return self._hot("fetch", self._stub.FetchXCom, request, timeout).value  # type: ignore[no-any-return]
+        """Fetch one value as the UTF-8 JSON bytes that were pushed, undecoded."""
+        return self._run(_core.fetch(task_id, key, map_index), timeout)
 
     def pull_many(
         self,
@@ -154,9 +109,7 @@ class XComClient:
 
         With map_indexes None, every map index that pushed `key` (fan-in of a mapped task).
         Map indexes asked for explicitly that have no value are left out."""
-        request = _base.fetch_many_request(task_id, key, map_indexes)
-        reply = self._hot("fetch_many", self._stub.FetchXComs, request, timeout)
-        return _base.many_values(reply, key)
+        return self._run(_core.fetch_many(task_id, key, map_indexes), timeout)
 
     def list(
         self,
@@ -170,8 +123,10 @@ class XComClient:
         offset: int = 0,
         timeout: float | None = None,
     ) -> ListResult:
-        request = _base.list_request(task_id, map_index, key, dag_id, run_id, limit, offset)
-        return _base.list_result(self._call(self._stub.ListXComs, request, timeout))
+        """Metadata (no values) of this run's XComs, or one task's, in (task_id, map_index,
+        key) order: `limit` entries (0: 100, at most 1000) from `offset`."""
+        call = _core.list_(task_id, map_index, key, dag_id, run_id, limit, offset)
+        return self._run(call, timeout)
 
     def clear(
         self,
@@ -183,39 +138,49 @@ class XComClient:
         all_map_indexes: bool = False,
         timeout: float | None = None,
     ) -> int:
-        """Control plane only: delete a task instance's, a task's or a run's XComs."""
-        request = _base.clear_request(dag_id, run_id, task_id, map_index, all_map_indexes)
-        return self._call(self._stub.ClearXComs, request, timeout).deleted
+        """Control plane only: delete a task instance's, a task's or a run's XComs; returns
+        how many were deleted."""
+        call = _core.clear(dag_id, run_id, task_id, map_index, all_map_indexes)
+        return self._run(call, timeout)
 
     # -- transport ---------------------------------------------------------------------------
 
-    def _hot(
-        self, field: str, method: Callable[..., Any], request: Any, timeout: float | None
-    ) -> Any:
-        """push, fetch, fetch_many: over the session, or unary with transport="unary" or while
-        the replica has no room for another session."""
-        session = self._session
-        if session is None or not self._gate.open():
-            return self._call(method, request, timeout)
+    def _run(self, call: Call[Any, _R], timeout: float | None) -> _R:
         try:
-            return self._retrying(
-                lambda remaining: session.call(field, request, remaining), timeout
-            )
-        except SessionsExhaustedError:
-            self._gate.refused()  # refused at once: nothing was sent, the call goes unary
-            return self._call(method, request, timeout)
+            reply = self._send(call, timeout)
+        except XComError as exc:
+            return call.failed(exc)
+        return call.decode(reply)
 
-    def _call(self, method: Callable[..., _T], request: Any, timeout: float | None) -> _T:
+    def _send(self, call: Call[Any, Any], timeout: float | None) -> Any:
+        """Over the session, or unary (see ClientCore.use_session)."""
+        op = self._core.use_session(call.operation)
+        if op is not None and self._session is not None:
+            try:
+                return self._over_session(self._session, op, call.request, timeout)
+            except XComError as exc:
+                if not self._core.falls_back(exc):
+                    raise
+        return self._call(getattr(self._stub, call.operation.rpc), call.request, timeout)
+
+    def _over_session(
+        self, session: SessionTransport, op: SessionOp, request: Message, timeout: float | None
+    ) -> Message:
+        return self._retrying(lambda remaining: session.call(op, request, remaining), timeout)
+
+    def _call(self, method: Callable[..., _T], request: Message, timeout: float | None) -> _T:
+        """One unary RPC with the client's token, deadline and retries."""
+
         def attempt(remaining: float) -> _T:
             try:
-                return method(request, timeout=remaining, metadata=self._metadata)
+                return method(request, timeout=remaining, metadata=self._core.metadata)
             except grpc.RpcError as exc:
                 raise from_rpc_error(exc) from None
 
         return self._retrying(attempt, timeout)
 
     def _retrying(self, attempt: Callable[[float], _T], timeout: float | None) -> _T:
-        attempts = _base.Attempts(self._retry, self._timeout if timeout is None else timeout)
+        attempts = self._core.attempts(timeout)
         while True:
             try:
                 return attempt(attempts.remaining())

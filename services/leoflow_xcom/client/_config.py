@@ -43,15 +43,6 @@ CHANNEL_OPTIONS: Final[list[tuple[str, int]]] = [
 ]
 
 
-def channel_options(server_name: str | None) -> list[tuple[str, str | int]]:
-    """CHANNEL_OPTIONS, plus the name to verify the server certificate against when the
-    target (an IP, a load balancer) is not one of its SANs."""
-    options: list[tuple[str, str | int]] = list(CHANNEL_OPTIONS)
-    if server_name:
-        options.append(("grpc.ssl_target_name_override", server_name))
-    return options
-
-
 def tls_credentials(ca_file: str | os.PathLike[str]) -> grpc.ChannelCredentials:
     """TLS that trusts only this CA (ca.crt from `leoflow-xcom init`, LEOFLOW_INIT_TLS=on)."""
     with open(ca_file, "rb") as handle:

@@ -27,7 +27,8 @@ MAX_TIMEOUT: Final = 300.0
 
 
 class ClientConfigError(ValueError):
-    """A client setting in the environment is missing or wrong; the message names it."""
+    """A client setting (from the environment, or a target given to a client) is missing or
+    wrong; the message names it."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -26,7 +26,8 @@ class DeadlineExceededError(XComError):
 
 
 class XComRpcError(XComError):
-    """Any other failure without an XCom reason; `status` holds the gRPC code."""
+    """Any other failure without an XCom reason; `code` is the call's own gRPC code (`status`
+    is the same value, kept for callers that read it)."""
 
     reason: ClassVar[str] = "RPC_ERROR"
 
@@ -34,7 +35,11 @@ class XComRpcError(XComError):
         self, message: str, metadata: dict[str, str] | None = None, status: int = 2
     ) -> None:
         super().__init__(message, metadata)
-        self.status = StatusCode(status)
+        self.code = StatusCode(status)
+
+    @property
+    def status(self) -> StatusCode:
+        return self.code
 
 
 def from_rpc_error(error: grpc.RpcError) -> XComError:

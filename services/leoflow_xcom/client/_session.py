@@ -1,12 +1,15 @@
-"""One long-lived XComSession stream per client, shared by every call of that client.
+"""SessionTransport: one long-lived XComSession stream per sync client, shared by its calls.
 
 A call sends one SessionRequest with a fresh correlation id and waits, up to its own deadline,
 for the SessionResponse with that id; answers may come in any order. A receiver thread reads
 the stream and hands each answer to its waiter. When the stream breaks, every call still
 waiting gets ServiceUnavailableError, and the client's retry loop sends it again on a new
-stream (opened on demand) within the call's deadline. Pushes are idempotent per key, so a push
-whose answer was lost can be sent again without duplicating anything; an answered push is never
-sent again.
+stream (opened on demand, on whichever replica the channel picks) within the call's deadline.
+Pushes are idempotent per key, so a push whose answer was lost can be sent again without
+duplicating anything; an answered push is never sent again.
+
+AsyncSessionTransport (_aio_session.py) is the same transport for asyncio; what both do apart
+from waiting (item building, answers, why a stream broke) is in _core.
 """
 
 from __future__ import annotations
@@ -18,14 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from leoflow_xcom._proto import xcom_pb2 as pb
-from leoflow_xcom.client import _base
-from leoflow_xcom.client._errors import (
-    DeadlineExceededError,
-    ServiceUnavailableError,
-    from_rpc_error,
-)
+from leoflow_xcom.client import _core
+from leoflow_xcom.client._core import SessionOp
 from leoflow_xcom.core.errors import XComError
 
 _Answer = pb.SessionResponse | XComError
@@ -70,20 +70,16 @@ class _Stream:
         self._call.cancel()
 
     def _receive(self) -> None:
-        error: XComError
+        failure: grpc.RpcError | None = None
         try:
             for response in self._call:
                 with self._lock:
                     waiter = self.waiters.pop(response.id, None)
                 if waiter is not None:  # None: the caller already gave up (deadline)
                     waiter.put(response)
-            error = ServiceUnavailableError("the XCom session stream was closed by the service")
         except grpc.RpcError as exc:
-            if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.CANCELLED:
-                # A draining service cancels idle streams: nothing waiting was answered.
-                error = ServiceUnavailableError("the XCom session was cancelled by the service")
-            else:
-                error = from_rpc_error(exc)
+            failure = exc
+        error = _core.stream_error(failure)
         with self._lock:
             self.error = error
             self.broken = True
@@ -94,6 +90,8 @@ class _Stream:
 
 
 class SessionTransport:
+    """Session items over one stream, reopened on demand; thread-safe."""
+
     def __init__(
         self, open_stream: Callable[..., Any], token: str, metadata: tuple[tuple[str, str], ...]
     ) -> None:
@@ -105,26 +103,21 @@ class SessionTransport:
         self._stream: _Stream | None = None
         self._closed = False
 
-    def call(self, field: str, message: Any, timeout: float) -> Any:
-        """Send one item (`field` is push, fetch or fetch_many); its result, or its error."""
-        request = _base.session_request(next(self._ids), self._token, field, message, timeout)
+    def call(self, op: SessionOp, message: Message, timeout: float) -> Message:
+        """Send one item; its reply message, or its error raised."""
+        request = _core.session_request(next(self._ids), self._token, op, message, timeout)
         waiter: queue.SimpleQueue[_Answer] = queue.SimpleQueue()
         stream = self._current()
         if not stream.send(request, waiter):
             stream = self._current(replacing=stream)
             if not stream.send(request, waiter):
-                # e.g. SESSIONS_EXHAUSTED: the caller decides (go unary), nothing was sent
-                raise stream.error or ServiceUnavailableError("the XCom session broke")
+                raise _core.not_sent(stream.error)
         try:
             answer = waiter.get(timeout=timeout)
         except queue.Empty:
             stream.forget(request.id)
-            raise DeadlineExceededError(
-                f"no answer within the call's deadline ({timeout:.3f} s)"
-            ) from None
-        if isinstance(answer, XComError):
-            raise answer
-        return _base.session_result(answer, field)
+            raise _core.no_answer(timeout) from None
+        return _core.session_reply(answer, op)
 
     def close(self) -> None:
         with self._lock:
@@ -136,7 +129,7 @@ class SessionTransport:
     def _current(self, replacing: _Stream | None = None) -> _Stream:
         with self._lock:
             if self._closed:
-                raise ServiceUnavailableError("the XCom client is closed")
+                raise _core.closed()
             stream = self._stream
             if stream is None or stream.broken or stream is replacing:
                 stream = _Stream(self._open_stream, self._metadata)

@@ -70,7 +70,8 @@ def clip(text: str, max_bytes: int) -> str:
 class XComError(Exception):
     """Root of every error the XCom service, store and SDK raise on purpose."""
 
-    code: ClassVar[StatusCode] = StatusCode.UNKNOWN
+    # The gRPC code of the class; an error that carries another (XComRpcError) sets its own.
+    code: StatusCode = StatusCode.UNKNOWN
     reason: ClassVar[str] = "XCOM_ERROR"
     registry: ClassVar[dict[str, type[XComError]]] = {}
 

@@ -17,7 +17,7 @@ import time
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from leoflow_xcom.proxy import access_tokens, problems
-from leoflow_xcom.settings import SettingsFileError
+from leoflow_xcom.settings import SettingsError
 
 REALM = "leoflow-xcom"
 LOGIN_PATH = "/auth/token"
@@ -37,7 +37,7 @@ class Credentials:
     def __post_init__(self) -> None:
         basic = self.user is not None and self.password is not None
         if not basic and self.token is None:
-            raise SettingsFileError(
+            raise SettingsError(
                 "the UI proxy needs credentials: LEOFLOW_UI_USER with LEOFLOW_UI_PASSWORD_FILE "
                 "(Basic), or LEOFLOW_UI_TOKEN_FILE (Bearer)"
             )

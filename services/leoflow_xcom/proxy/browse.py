@@ -20,7 +20,6 @@ from leoflow_xcom.core.errors import XComNotFoundError
 from leoflow_xcom.core.model import ListFilter, RunInfo, XComEntry, XComRef
 from leoflow_xcom.core.policies import DagPolicy
 from leoflow_xcom.proxy import names
-from leoflow_xcom.store.connection import translated
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.registry import PolicyStore
 from leoflow_xcom.store.runs import RunRegistry
@@ -58,10 +57,6 @@ class Browser:
         self._reader = XComReader(client)
         self._runs = RunRegistry(client)
         self._names = names.DisplayNames(PolicyStore(client))
-
-    def ping(self) -> None:
-        with translated():
-            self._client.ping()
 
     def page(self, q: Query) -> tuple[list[Row], int]:
         """Entries ordered by run (oldest first), then (task_id, map_index, key), and the total

@@ -26,7 +26,7 @@ import redis
 import redis.exceptions
 
 from leoflow_xcom.core import keys
-from leoflow_xcom.settings import SettingsFileError
+from leoflow_xcom.settings import SettingsError
 from leoflow_xcom.store.connection import translated
 
 SERVICE_USER: Final = "xcom"
@@ -175,7 +175,7 @@ def refuse_writable(client: redis.Redis) -> None:
             client.delete(_WRITE_PROBE_KEY)
         except redis.exceptions.NoPermissionError:
             return
-    raise SettingsFileError(
+    raise SettingsError(
         f"the proxy's Redis user may write; run it as the read-only ACL user {PROXY_USER!r} "
         "(LEOFLOW_UI_REDIS_USERNAME, LEOFLOW_UI_REDIS_PASSWORD_FILE)"
     )

@@ -1,19 +1,22 @@
 """What `leoflow-xcom init` does to Redis as its admin user: connect (bounded wait), load the
-ACL file, check the result. Redis errors are translated here, as everywhere in store/.
+ACL file, check the result. Redis errors go through the store's one translation
+(connection.translated) and reach init as AdminError, saying which step failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import cast
 
 import redis
 import redis.exceptions
 
+from leoflow_xcom.core.errors import XComError
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import acl
-from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.connection import connect, translated
 
 
 class AdminError(Exception):
@@ -53,6 +56,16 @@ def wait_for_admin(
         time.sleep(0.2)
 
 
+@contextlib.contextmanager
+def _step(doing: str) -> Iterator[None]:
+    """A Redis failure during `doing`, translated as everywhere in store/, as AdminError."""
+    try:
+        with translated():
+            yield
+    except XComError as exc:
+        raise AdminError(f"{doing}: {exc.message}") from None
+
+
 def _client(settings: RedisSettings, password: str) -> redis.Redis:
     admin = settings.model_copy(update={"username": acl.ADMIN_USER, "password_file": None})
     client = connect(admin)
@@ -64,7 +77,8 @@ def _client(settings: RedisSettings, password: str) -> redis.Redis:
 def load_acl_file(client: redis.Redis) -> None:
     """Make a running Redis take the ACL file as it is on disk (ACL LOAD is all or nothing)."""
     try:
-        client.acl_load()
+        with _step("loading the ACL file"):
+            client.acl_load()
     except redis.exceptions.ResponseError as exc:
         text = str(exc)
         if "not configured to use an ACL file" in text:
@@ -77,10 +91,13 @@ def load_acl_file(client: redis.Redis) -> None:
 
 def check_users(client: redis.Redis, expected: Sequence[str]) -> None:
     """Every appliance user exists, and the default user cannot log in."""
-    names = {n.decode() if isinstance(n, bytes) else str(n) for n in client.acl_users()}
+    with _step("checking the ACL users"):
+        users = client.acl_users()
+        default = cast(dict[str, object], client.acl_getuser("default"))
+    names = {n.decode() if isinstance(n, bytes) else str(n) for n in users}
     missing = sorted(set(expected) - names)
     if missing:
         raise AdminError(f"Redis lacks the ACL users {', '.join(missing)} after ACL LOAD")
-    flags = cast(dict[str, object], client.acl_getuser("default")).get("flags", [])
+    flags = default.get("flags", [])
     if "off" not in cast(list[str], flags):
         raise AdminError("the Redis default user is still enabled after ACL LOAD")

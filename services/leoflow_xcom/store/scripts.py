@@ -13,6 +13,18 @@ from __future__ import annotations
 
 from typing import Final
 
+from leoflow_xcom.core import keys
+
+
+def _with_fields(script: str) -> str:
+    """The script with the meta hash's reserved fields declared after its shebang line, from
+    core/keys.py: the Lua reads RUN_INFO and FIRST_PUSH, never copies of their spellings."""
+    shebang, body = script.split("\n", 1)
+    fields = (keys.RUN_INFO_FIELD, keys.RUN_FIRST_PUSH_FIELD)
+    assert not any("'" in f or "\\" in f for f in fields)  # safe as Lua '...' literals
+    return f"{shebang}\nlocal RUN_INFO, FIRST_PUSH = '{fields[0]}', '{fields[1]}'\n{body}"
+
+
 # Shared by PUSH and CLEAR: forget index entries (members of the run's `:i` index) and take
 # their sizes off the quota counters. The script defines I, E, M, K, Q (index, expiry, meta,
 # by_key, quota keys) first. Deleting values is the caller's business (expired ones are gone).
@@ -53,7 +65,7 @@ end
 # ARGV: value, ttl_ms, member, run_info ("" when none), run member, then the four quota limits
 #       (run bytes, run count, task instance bytes, task instance count; 0 = none)
 # Returns {expiry (Unix ms)} or, refused over a quota, {-1, which limit (1..4), usage, limit}.
-PUSH: Final = (
+PUSH: Final = _with_fields(
     """#!lua
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -114,10 +126,10 @@ redis.call('ZADD', KEYS[3], expires, member)
 redis.call('ZADD', KEYS[5], 0, string.sub(member, #ti + 1) .. '!' .. string.sub(ti, 1, -2))
 redis.call('HSET', KEYS[4], member, size .. ':' .. now .. ':' .. expires)
 if ARGV[4] ~= '' then
-  redis.call('HSETNX', KEYS[4], '@run', ARGV[4])
+  redis.call('HSETNX', KEYS[4], RUN_INFO, ARGV[4])
 end
--- keys.RUN_FIRST_PUSH_FIELD: kept from the run's first push on (the UI's fallback run time).
-redis.call('HSETNX', KEYS[4], '@first', now)
+-- Kept from the run's first push on (the UI's fallback run time).
+redis.call('HSETNX', KEYS[4], FIRST_PUSH, now)
 -- Run keys live exactly as long as their longest-lived member. They are created and extended
 -- together, so the index's TTL speaks for all five.
 if redis.call('PTTL', I) < ttl then
@@ -177,7 +189,8 @@ return {#members, left}
 #       map-index infix ("!<encoded map index>!" = one map index of any task; "" = any),
 #       "1" to range over the by-key index (a key filter), "0" for the index
 # Returns {total, {member, meta, member, meta, ...}, run_info or false, first push ms or false}
-LIST: Final = """#!lua flags=no-writes
+LIST: Final = _with_fields(
+    """#!lua flags=no-writes
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local min, max = ARGV[1], ARGV[2]
@@ -227,20 +240,22 @@ if #page > 0 then
     out[#out + 1] = metas[i] or ''
   end
 end
-return {total, out, redis.call('HGET', KEYS[3], '@run'), redis.call('HGET', KEYS[3], '@first')}
+return {total, out, redis.call('HGET', KEYS[3], RUN_INFO), redis.call('HGET', KEYS[3], FIRST_PUSH)}
 """
+)
 
 # Read-only summary of one run for the XCom browser, one round trip, O(XComs of the run):
 # live XComs only (expiry checked against the Redis clock, as LIST does).
 # KEYS: meta
 # Returns {count, bytes, first pushed (Unix ms, -1 when none), last pushed, run_info or false}
-RUN_SUMMARY: Final = """#!lua flags=no-writes
+RUN_SUMMARY: Final = _with_fields(
+    """#!lua flags=no-writes
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local all = redis.call('HGETALL', KEYS[1])
 local count, bytes, first, last = 0, 0, -1, -1
 for i = 1, #all, 2 do
-  if all[i] ~= '@run' then
+  if all[i] ~= RUN_INFO then
     local size, pushed, expires = string.match(all[i + 1], '^(%d+):(%d+):(%d+)$')
     if size and tonumber(expires) > now then
       count = count + 1
@@ -251,8 +266,9 @@ for i = 1, #all, 2 do
     end
   end
 end
-return {count, bytes, first, last, redis.call('HGET', KEYS[1], '@run')}
+return {count, bytes, first, last, redis.call('HGET', KEYS[1], RUN_INFO)}
 """
+)
 
 # A batch fetch, bounded before any value is read, in one round trip. References are counted
 # first (ZLEXCOUNT on the by-key index for "every map index" selectors), then sized from the
