@@ -18,6 +18,9 @@ import errno
 import socket
 import sys
 
+# Read once; a test sets another platform's name to see what happens there.
+PLATFORM = sys.platform
+
 
 class ReusePortUnavailableError(RuntimeError):
     pass
@@ -57,9 +60,9 @@ def reserve(listen: str) -> tuple[socket.socket, str]:
     """Bind `listen` with SO_REUSEPORT; returns the socket (keep it open while workers run)
     and the address the workers bind, with a real port."""
     host, port = split_listen(listen)
-    if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
+    if not PLATFORM.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
         raise ReusePortUnavailableError(
-            f"{sys.platform} has no load-balancing SO_REUSEPORT (Linux 3.9+ has)"
+            f"{PLATFORM} has no load-balancing SO_REUSEPORT (Linux 3.9+ has)"
         )
     try:
         family, _, _, _, address = socket.getaddrinfo(

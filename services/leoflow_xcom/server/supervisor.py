@@ -230,7 +230,9 @@ class Supervisor:
                 log.error("worker pid %s did not stop in time: killing it", process.pid)
                 process.kill()
                 process.join()
-            if process.exitcode != 0:
+            # -SIGTERM: stopped before it could install its handler, so before it served.
+            if process.exitcode not in (0, -signal.SIGTERM):
+                log.error("worker pid %s exited with code %s", process.pid, process.exitcode)
                 code = 1
         for slot in self._slots:
             slot.process = None

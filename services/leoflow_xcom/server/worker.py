@@ -46,9 +46,13 @@ def main(
     json_logs: bool,
 ) -> None:
     """The spawned process's entry point; exits 0 after a drain, 1 when it cannot serve."""
+    # First: a SIGTERM while the worker still starts must stop it after the start, cleanly.
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     logs.configure(log_level, json_logs)
     # Imported here, in the child: the parent never loads grpc.
-    from leoflow_xcom.server.app import run_until_signal, start
+    from leoflow_xcom.server.app import start
 
     _drain_when_parent_goes()
     try:
@@ -61,4 +65,6 @@ def main(
         raise SystemExit(1) from None
     ready.send_bytes(READY)
     ready.close()
-    run_until_signal(running, serve.drain_seconds)
+    stop.wait()
+    log.info("worker %d draining in-flight calls (up to %.1f s)", index, serve.drain_seconds)
+    running.stop(serve.drain_seconds)
