@@ -65,6 +65,9 @@ def _admin(stack: Stack) -> redis.Redis:
     )
 
 
+# The first `up --wait` of the whole stack (two service replicas) plus a CLI run in a container
+# per step: on a busy 2-core machine, more than the suite's default 120 s.
+@pytest.mark.timeout(300)
 def test_up_and_readme_walkthrough(stack: Stack) -> None:
     took = stack.up()
     print(f"stack up (--wait, all healthy) in {took:.1f} s")

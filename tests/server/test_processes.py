@@ -302,3 +302,30 @@ def test_where_so_reuseport_does_not_balance(
         if fallback.poll() is None:
             fallback.kill()
             fallback.wait(10)
+
+
+def test_workers_drain_and_leave_when_the_parent_is_killed(
+    procs_redis: RedisProcess, signing_key_file: Path
+) -> None:
+    """No orphans left serving (and holding the port) without a supervisor."""
+    service = start_service(procs_redis.url, signing_key_file, free_port())
+    try:
+        assert service.proc is not None
+        workers = worker_pids(service.proc.pid)
+        assert len(workers) == 2
+        service.proc.kill()
+        service.proc.wait(10)
+        wait_for(
+            "the orphaned workers exit",
+            lambda: all(
+                not Path(f"/proc/{pid}").exists() or _state(pid) == b"Z" for pid in workers
+            ),
+        )
+        # The port is free again: a new replica can bind it alone.
+        again = ServiceProcess(procs_redis.url, signing_key_file)
+        again.port = service.port
+        again.env["LEOFLOW_XCOM_LISTEN"] = service.target
+        again.start()
+        assert again.terminate() == 0
+    finally:
+        service.kill()
