@@ -16,7 +16,12 @@ import pytest
 from leoflow_xcom.testing.paths import ROOT
 
 COMPOSE_DIR = ROOT / "compose"
-PORTS = {"LEOFLOW_REDIS_PORT": "16379", "LEOFLOW_XCOM_PORT": "16051", "LEOFLOW_UI_PORT": "16080"}
+PORTS = {
+    "LEOFLOW_REDIS_PORT": "16379",
+    "LEOFLOW_XCOM_PORT": "16051",
+    "LEOFLOW_XCOM_PORT_2": "16052",
+    "LEOFLOW_UI_PORT": "16080",
+}
 
 
 def compose_config(*files: str, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -114,6 +119,45 @@ def test_hostnet_override_uses_only_the_host_network() -> None:
     assert xcom["LEOFLOW_XCOM_METRICS_LISTEN"] == "127.0.0.1:0"  # loopback, a free port
 
 
+def test_hostnet_override_runs_two_replicas_on_distinct_ports() -> None:
+    for files in (("compose.hostnet.yaml",), ("compose.hostnet.yaml", "compose.engine20.yaml")):
+        services = compose_config("compose.yaml", *files, env=PORTS)["services"]
+        first, second = services["xcom"], services["xcom-2"]
+        assert second["image"] == first["image"] and second["command"] == first["command"]
+        assert second["environment"]["LEOFLOW_XCOM_LISTEN"] == "127.0.0.1:16052"
+        assert second["environment"]["LEOFLOW_XCOM_ADDR"] == "127.0.0.1:16052"
+        assert second["environment"]["LEOFLOW_XCOM_METRICS_LISTEN"] == "127.0.0.1:0"
+        assert second["environment"]["LEOFLOW_REDIS_URL"] == "redis://127.0.0.1:16379/0"
+        # The same service otherwise: identity, secrets, limits, hardening, start order.
+        for name in ("LEOFLOW_REDIS_USERNAME", "LEOFLOW_XCOM_SIGNING_KEY_FILE"):
+            assert second["environment"][name] == first["environment"][name]
+        for field in ("volumes", "deploy", "read_only", "cap_drop", "restart", "depends_on"):
+            assert second[field] == first[field], field
+        # Any engine takes it: no start_interval (compose.engine20.yaml does not reach it).
+        assert "start_interval" not in second["healthcheck"]
+    with pytest.raises(AssertionError, match="second replica"):
+        compose_config(
+            "compose.yaml",
+            "compose.hostnet.yaml",
+            env={k: v for k, v in PORTS.items() if k != "LEOFLOW_XCOM_PORT_2"},
+        )
+
+
+def test_the_service_scales_on_the_bridge_network() -> None:
+    """`docker compose up --scale xcom=N`: no fixed name, a host port range, and clients in
+    the network address every replica through Docker's DNS."""
+    services = compose_config("compose.yaml")["services"]
+    assert all("container_name" not in s for s in services.values())
+    (published,) = services["xcom"]["ports"]
+    assert published["target"] == 50051 and published["host_ip"] == "127.0.0.1"
+    low, _, high = published["published"].partition("-")
+    assert int(high) - int(low) + 1 >= 3, published
+    assert services["locust"]["environment"]["LEOFLOW_XCOM_ADDR"] == "dns:///xcom:50051"
+    # Each replica's worker processes follow its CPU limit (LEOFLOW_XCOM_PROCESSES unset).
+    assert "LEOFLOW_XCOM_PROCESSES" not in services["xcom"]["environment"]
+    assert float(services["xcom"]["deploy"]["resources"]["limits"]["cpus"]) >= 1
+
+
 HEALTHCHECKED = ("redis", "xcom", "xcom-ui")
 
 
@@ -166,6 +210,6 @@ def test_locust_service_runs_the_image_paced_scenario_without_flags() -> None:
     assert command[:3] == ["locust", "-f", "/app/loadtest/locustfile.py"]
     assert "--host" not in command  # the target comes from LEOFLOW_XCOM_ADDR
     assert {"SessionHotPathUser", "UnaryHotPathUser"} <= set(command)
-    assert locust["environment"]["LEOFLOW_XCOM_ADDR"] == "xcom:50051"
+    assert locust["environment"]["LEOFLOW_XCOM_ADDR"] == "dns:///xcom:50051"
     # The scenarios and the DAG policies come from the image, not from the checkout.
     assert [v["target"] for v in locust.get("volumes", [])] == ["/var/lib/leoflow/secrets"]

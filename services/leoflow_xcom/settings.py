@@ -125,14 +125,19 @@ class ServeSettings(SigningKeySettings):
     model_config = SettingsConfigDict(env_prefix="LEOFLOW_XCOM_", extra="ignore")
 
     listen: str = "127.0.0.1:50051"
-    # Handler threads. Each open session stream holds one for its lifetime, so this bounds
-    # open sessions plus in-flight unary calls.
+    # Worker processes sharing `listen` (SO_REUSEPORT), each with its own threads and Redis
+    # pool; unset: the CPUs this process may use (server/cpus.py). 1: one process, no parent.
+    processes: int | None = Field(default=None, ge=1, le=1024)
+    # Handler threads of each process. Each open session stream holds one for its lifetime, so
+    # this bounds a process's open sessions plus in-flight unary calls.
     workers: int = Field(default=128, ge=2, le=4096)
-    # Open session streams per replica; default: three quarters of the workers, so unary calls
-    # (and health checks) always find a thread. Beyond it the SDK falls back to unary calls.
+    # Open session streams per replica, split evenly over its processes; default: three
+    # quarters of each process's threads, so unary calls (and health checks) always find one.
+    # Beyond it the SDK falls back to unary calls.
     max_sessions: int | None = Field(default=None, ge=1, le=4096)
     # Streams without a valid token yet (sessions before their first valid item, server
-    # reflection) share this small pool; default: an eighth of the workers.
+    # reflection) share this small pool, per replica, split like max_sessions; default: an
+    # eighth of each process's threads.
     max_unauthenticated_streams: int | None = Field(default=None, ge=1, le=4096)
     # A session must show a valid token this soon after opening; a reflection stream is closed
     # after this long without a request.
@@ -170,14 +175,35 @@ class ServeSettings(SigningKeySettings):
 
     @model_validator(mode="after")
     def _sessions_leave_threads(self) -> ServeSettings:
-        if self.session_limit + self.unauthenticated_stream_limit >= self.workers:
+        # Checked for one process when LEOFLOW_XCOM_PROCESSES is unset, so whether a setting
+        # is accepted never depends on the machine's CPU count.
+        share = self.for_processes(self.processes or 1)
+        if share.session_limit + share.unauthenticated_stream_limit >= self.workers:
             raise ValueError(
-                f"LEOFLOW_XCOM_MAX_SESSIONS ({self.session_limit}) plus "
-                f"LEOFLOW_XCOM_MAX_UNAUTHENTICATED_STREAMS ({self.unauthenticated_stream_limit}) "
-                f"must be below LEOFLOW_XCOM_WORKERS ({self.workers}): each open stream holds a "
-                "thread, and unary calls and health checks need some"
+                f"LEOFLOW_XCOM_MAX_SESSIONS ({share.session_limit}) plus "
+                f"LEOFLOW_XCOM_MAX_UNAUTHENTICATED_STREAMS ({share.unauthenticated_stream_limit})"
+                f", per process of {self.processes or 1}, must be below LEOFLOW_XCOM_WORKERS "
+                f"({self.workers}): each open stream holds a thread, and unary calls and health "
+                "checks need some"
             )
         return self
+
+    def for_processes(self, processes: int) -> ServeSettings:
+        """What each of `processes` worker processes runs with: an even share (rounded up) of
+        the replica's explicit stream limits; the defaults already count per process."""
+
+        def share(limit: int | None) -> int | None:
+            return None if limit is None else -(-limit // processes)
+
+        if processes == 1:
+            return self
+        return self.model_copy(
+            update={
+                "processes": 1,
+                "max_sessions": share(self.max_sessions),
+                "max_unauthenticated_streams": share(self.max_unauthenticated_streams),
+            }
+        )
 
     @property
     def session_limit(self) -> int:

@@ -64,6 +64,7 @@ class Stack:
     def __init__(self, workdir: Path, dags_dir: Path | None = None) -> None:
         self.project = f"lxe2e-{uuid.uuid4().hex[:8]}"
         self.redis_port, self.xcom_port, self.ui_port = free_port(), free_port(), free_port()
+        self.xcom_port_2 = free_port()  # the second replica, `xcom-2` (compose.hostnet.yaml)
         self.env_file = workdir / f"{self.project}.env"
         extra = {
             "COMPOSE_PROJECT_NAME": self.project,
@@ -71,6 +72,7 @@ class Stack:
             "LEOFLOW_REDIS_IMAGE_TEST": REDIS_IMAGE,
             "LEOFLOW_REDIS_PORT": str(self.redis_port),
             "LEOFLOW_XCOM_PORT": str(self.xcom_port),
+            "LEOFLOW_XCOM_PORT_2": str(self.xcom_port_2),
             "LEOFLOW_UI_PORT": str(self.ui_port),
         }
         if dags_dir is not None:

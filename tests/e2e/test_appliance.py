@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 import time
 import urllib.request
@@ -38,7 +39,7 @@ def stack(engine: None, workdir: Path) -> Iterator[Stack]:
         made.down(volumes=True)
 
 
-def _client(stack: Stack, task: str) -> XComClient:
+def _client(stack: Stack, task: str, port: int | None = None) -> XComClient:
     key = stack.read_secret("signing-key").encode()
     token = tokens.mint(
         key,
@@ -50,7 +51,8 @@ def _client(stack: Stack, task: str) -> XComClient:
         map_index=-1,
         control_plane=False,
     )
-    return XComClient(f"127.0.0.1:{stack.xcom_port}", token, timeout=5.0, retry=NO_RETRY)
+    target = f"127.0.0.1:{port or stack.xcom_port}"
+    return XComClient(target, token, timeout=5.0, retry=NO_RETRY)
 
 
 def _admin(stack: Stack) -> redis.Redis:
@@ -63,6 +65,9 @@ def _admin(stack: Stack) -> redis.Redis:
     )
 
 
+# The first `up --wait` of the whole stack (two service replicas) plus a CLI run in a container
+# per step: on a busy 2-core machine, more than the suite's default 120 s.
+@pytest.mark.timeout(300)
 def test_up_and_readme_walkthrough(stack: Stack) -> None:
     took = stack.up()
     print(f"stack up (--wait, all healthy) in {took:.1f} s")
@@ -70,7 +75,7 @@ def test_up_and_readme_walkthrough(stack: Stack) -> None:
     assert stack.container_state("xcom-init-redis")["ExitCode"] == 0
 
     # README: mint a token, push, then fetch as a dependent task, all with the CLI inside the
-    # xcom container.
+    # service's containers: pushed through the first replica, read through the second.
     token = stack.exec(
         "xcom", "leoflow-xcom", "token", "--dag", "etl_daily", "--run", RUN, "--task", "extract"
     ).strip()
@@ -87,10 +92,10 @@ def test_up_and_readme_walkthrough(stack: Stack) -> None:
         "xcom", "leoflow-xcom", "token", "--dag", "etl_daily", "--run", RUN, "--task", "transform"
     ).strip()
     fetched = stack.exec(
-        "xcom", "leoflow-xcom", "fetch", "extract", "output", env={"LEOFLOW_XCOM_TOKEN": token}
+        "xcom-2", "leoflow-xcom", "fetch", "extract", "output", env={"LEOFLOW_XCOM_TOKEN": token}
     )
     assert json.loads(fetched) == {"rows": 42, "uri": "s3://bucket/etl/part-0.parquet"}
-    listed = stack.exec("xcom", "leoflow-xcom", "ls", env={"LEOFLOW_XCOM_TOKEN": token})
+    listed = stack.exec("xcom-2", "leoflow-xcom", "ls", env={"LEOFLOW_XCOM_TOKEN": token})
     assert "extract" in listed and "output" in listed
     # The rules say no, clearly: a schema mismatch is refused with its path.
     refused = stack.compose_run(
@@ -123,6 +128,33 @@ def test_up_and_readme_walkthrough(stack: Stack) -> None:
     with pytest.raises(redis.exceptions.NoPermissionError):
         service.set("elsewhere", "1")
     service.close()
+
+
+COUNT_WORKERS = (
+    "import pathlib, sys\n"
+    "from leoflow_xcom.server.cpus import usable_cpus\n"
+    # (the needle in two halves: this script's own command line holds it too)
+    "spawned = [p for p in pathlib.Path('/proc').glob('[0-9]*/cmdline')"
+    " if b'spawn' + b'_main' in p.read_bytes()]\n"
+    "print(len(spawned), usable_cpus())\n"
+)
+
+
+def test_two_replicas_each_on_every_core_of_its_limit(stack: Stack) -> None:
+    """Each replica runs one worker process per CPU its `cpus: 2.0` limit gives (its cgroup
+    quota, as the service reads it), and serves the same data as the other."""
+    host_cpus = len(os.sched_getaffinity(0))
+    for service in ("xcom", "xcom-2"):
+        workers, usable = map(int, stack.exec(service, "python3", "-c", COUNT_WORKERS).split())
+        assert usable == min(2, host_cpus), service
+        assert workers == (usable if usable > 1 else 0), service
+    first, second = _client(stack, "extract"), _client(stack, "transform", stack.xcom_port_2)
+    try:
+        first.push("replicas", {"via": "xcom"})
+        assert second.pull("extract", "replicas") == {"via": "xcom"}
+    finally:
+        first.close()
+        second.close()
 
 
 def test_browse_via_ui_proxy(stack: Stack) -> None:
@@ -217,9 +249,9 @@ def test_rotating_a_secret_as_documented(stack: Stack) -> None:
     assert rotate.returncode == 0, rotate.stderr
     assert stack.read_secret("redis-xcom-password") != before
     assert stack.read_secret("signing-key") == key_before
-    restarted = stack.compose_run("restart", "xcom")
+    restarted = stack.compose_run("restart", "xcom", "xcom-2")
     assert restarted.returncode == 0, restarted.stderr
-    healthy = stack.compose_run("up", "-d", "--wait", "xcom", timeout=120)
+    healthy = stack.compose_run("up", "-d", "--wait", "xcom", "xcom-2", timeout=120)
     assert healthy.returncode == 0, healthy.stderr
     old = redis.Redis(
         host="127.0.0.1", port=stack.redis_port, username=acl.SERVICE_USER, password=before,
@@ -302,7 +334,7 @@ def test_broken_dag_stops_the_stack_before_it_starts(engine: None, workdir: Path
         assert "invalid DAG policy" in logs
         assert "etl_daily.json" in logs and "no_such_task" in logs
         assert broken.container_state("xcom-init")["ExitCode"] == 1
-        services = ["redis", "xcom-init-redis", "xcom", "xcom-ui"]
+        services = ["redis", "xcom-init-redis", "xcom", "xcom-2", "xcom-ui"]
         for service in services:
             assert broken.container_state(service)["StartedAt"] == NEVER_STARTED, service
     finally:

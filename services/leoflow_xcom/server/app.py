@@ -48,8 +48,17 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
     # Agents keep channels open between tasks; let them keep them alive cheaply.
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    # Off: a second `serve` on a taken port must fail, not share it. Worker processes of one
+    # replica turn it on (server/reuseport.py).
     ("grpc.so_reuseport", 0),
 ]
+
+
+def server_options(reuse_port: bool) -> list[tuple[str, int]]:
+    return [
+        (name, int(reuse_port) if name == "grpc.so_reuseport" else value)
+        for name, value in SERVER_OPTIONS
+    ]
 
 
 RUN_PRUNE_SECONDS = 300.0
@@ -130,9 +139,11 @@ def start(
     serve: ServeSettings,
     redis_settings: RedisSettings,
     extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+    worker: int | None = None,
 ) -> RunningService:
     """extra_handlers: more services on the same server and settings (the bench harness adds
-    its echo service this way; production adds none)."""
+    its echo service this way; production adds none). worker: this process's index among a
+    replica's worker processes (server/supervisor.py), None for a single-process service."""
     tls = serve.tls()  # first: a missing or unreadable file fails the start before anything runs
     client = connect(redis_settings)
     wait_for_store(client, serve.startup_timeout_seconds)
@@ -164,11 +175,11 @@ def start(
         futures.ThreadPoolExecutor(max_workers=serve.workers, thread_name_prefix="xcom"),
         # A call's one request message is awaited under the guard, not on a bare thread.
         interceptors=[FirstMessageGuard(guard)],
-        options=SERVER_OPTIONS,
+        options=server_options(reuse_port=worker is not None),
         # Beyond this, calls get RESOURCE_EXHAUSTED at once instead of queueing without bound.
         maximum_concurrent_rpcs=serve.workers * 8,
     )
-    monitoring = Monitoring(serve, client)
+    monitoring = Monitoring(serve, client, worker)
     servicer = XComSessionServicer(handlers, guard, monitoring.observer)
     xcom_pb2_grpc.add_XComServiceServicer_to_server(servicer, server)
     # Non-blocking: a Watch stream holds no thread while it waits for a status change.

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from prometheus_client import Counter
 
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom.core.errors import XComError
@@ -63,10 +64,14 @@ _PAYLOADS: dict[str, Callable[[Any, Any], list[int]]] = {
 class CallObserver:
     """Without metrics (LEOFLOW_XCOM_METRICS_LISTEN empty) it still logs."""
 
-    __slots__ = ("metrics",)
+    __slots__ = ("metrics", "worker_calls")
 
-    def __init__(self, metrics: CallMetrics | None = None) -> None:
+    def __init__(
+        self, metrics: CallMetrics | None = None, worker_calls: Counter | None = None
+    ) -> None:
         self.metrics = metrics
+        # A worker process's own call counter (a bound Counter child), None otherwise.
+        self.worker_calls = worker_calls
 
     def done(
         self,
@@ -81,6 +86,8 @@ class CallObserver:
         metrics = self.metrics
         if metrics is not None:
             metrics.observe(method, code, seconds)
+            if self.worker_calls is not None:
+                self.worker_calls.inc()
             if error is not None:
                 metrics.rejected(error)
             elif response is not None and method in _PAYLOADS:

@@ -33,6 +33,8 @@ class ServiceProcess:
             "LEOFLOW_REDIS_URL": redis_url,
             "LEOFLOW_XCOM_SIGNING_KEY_FILE": str(signing_key_file),
             "LEOFLOW_XCOM_LISTEN": f"127.0.0.1:{self.port}",
+            # One process unless a test asks for more: the default follows the machine's CPUs.
+            "LEOFLOW_XCOM_PROCESSES": "1",
             **env,
         }
         self.proc: subprocess.Popen[str] | None = None
