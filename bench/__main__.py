@@ -47,6 +47,13 @@ LATENCY = [
     "sdk-fetch-unary",
     "sdk-fetch-session",
     "sdk-fetch-aio",
+    # The grpc.aio twin (bench/aio_server.py): its transport floor and the same SDK calls.
+    "aio-echo-session-push",
+    "aio-sdk-push-session",
+    "aio-sdk-push-unary",
+    "aio-echo-session-fetch",
+    "aio-sdk-fetch-session",
+    "aio-sdk-fetch-unary",
 ]
 THROUGHPUT = [
     "echo-unary-push",
@@ -60,6 +67,10 @@ THROUGHPUT = [
     "sdk-fetch-unary",
     "sdk-fetch-session",
     "sdk-fetch-aio",
+    "aio-echo-session-push",
+    "aio-echo-session-fetch",
+    "aio-sdk-push-session",
+    "aio-sdk-fetch-session",
 ]
 
 
@@ -94,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     series: list[Series] = []
     cdfs: dict[str, tuple[list[float], list[float]]] = {}
     print("bench: starting Redis and the service", flush=True)
-    with stack.start() as running:
+    with stack.start(aio=any(n.startswith("aio-") for n in latency + throughput)) as running:
         pool = ClientPool(max(levels))
         try:
             runner = Runner(running, pool, args.payload)
