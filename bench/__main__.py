@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import profile, report, stack
+from bench import profile, redis_bench, report, stack
 from bench.runner import ClientPool, Raw, Runner
 from bench.stats import Series, cdf_points
 
@@ -140,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
                 profile.record(runner, pool, out)
         finally:
             pool.close()
+        # Last, on the same Redis: its own ceiling per shard, for the capacity model.
+        shard: dict[str, float] = {}
+        if only is None and redis_bench.available():
+            print("bench: redis-benchmark on the bench's Redis (GET, push script)", flush=True)
+            shard = redis_bench.measure(running.redis.port, args.payload, args.quick)
+        elif only is None:
+            print("bench: no redis-benchmark (Debian: redis-tools): no per-shard figures")
     load_after = os.getloadavg()
     found = report.checks(series)
     info = {
@@ -149,10 +156,17 @@ def main(argv: list[str] | None = None) -> int:
         "payload_bytes": args.payload,
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "mode": "quick" if args.quick else "full",
+        "redis_benchmark": shard,
     }
     print(report.table(series))
     print()
+    side_by_side = report.comparison(series)
+    if side_by_side:
+        print(side_by_side)
+        print()
     print(report.verdicts(found))
+    print()
+    print(report.model(series, shard))
     print(f"bench: load average after: {load_after[0]:.2f}; machine: {info['cpu']}")
     report.write_json(json_path, series, found, info)
     paths = report.plot(out, cdfs, series)
