@@ -17,12 +17,13 @@ lower case (pass/miss) are diagnostics, not targets.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from bench import profile, redis_bench, report, stack
+from bench import ab, profile, redis_bench, report, stack
 from bench.runner import ClientPool, Raw, Runner
 from bench.stats import Series, cdf_points
 
@@ -82,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         "--advisory", action="store_true", help="exit 0 on missed targets (CI smoke on shared CPUs)"
     )
     parser.add_argument("--only", help="comma-separated scenarios to run (default: all)")
+    parser.add_argument(
+        "--ab",
+        type=int,
+        metavar="ROUNDS",
+        help="only the sync vs grpc.aio A/B, in ROUNDS alternating rounds (bench/ab.py)",
+    )
     parser.add_argument("--payload", type=int, default=1024, help="value size in bytes")
     parser.add_argument(
         "--update-docs",
@@ -100,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only.split(",")) if args.only else None
     latency = [n for n in LATENCY if only is None or n in only]
     throughput = [n for n in THROUGHPUT if only is None or n in only]
+    if args.ab:
+        return _ab(args.ab, args.payload, json_path.with_name("ab-results.json"))
     load_before = os.getloadavg()
     print(f"bench: load average before: {load_before[0]:.2f} (2 cores: >0.5 means noisy)")
     series: list[Series] = []
@@ -176,6 +185,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.advisory:
         return 0
     return 0 if all(c.passed for c in found if not c.diagnostic) else 1
+
+
+def _ab(rounds: int, payload: int, path: Path) -> int:
+    load_before = os.getloadavg()[0]
+    with stack.start(aio=True) as running:
+        pool = ClientPool(max(ab.CLIENTS))
+        try:
+            found = ab.run(Runner(running, pool, payload), rounds, 1.0)
+        finally:
+            pool.close()
+    load_after = os.getloadavg()[0]
+    print(ab.table(found))
+    print(f"bench: load average {load_before:.2f} before, {load_after:.2f} after")
+    info = {**report.machine(), "load_before": load_before, "load_after": load_after}
+    path.write_text(json.dumps({"machine": info, "rounds": rounds, "ratios": found}, indent=2))
+    print(f"bench: wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
