@@ -166,8 +166,16 @@ class Raw:
 
 
 def _cpu(proc: psutil.Process) -> float:
-    times = proc.cpu_times()
-    return float(times.user + times.system)
+    """CPU seconds of the process and its live children (a service with worker processes is
+    counted whole; a worker that exits inside a window takes its share with it)."""
+    total = 0.0
+    for p in (proc, *proc.children(recursive=True)):
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _sleep_until(when: float) -> None:
