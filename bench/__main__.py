@@ -9,6 +9,11 @@ plots under build/bench/ (ignored by git); --update-docs writes the plots (and p
 docs/bench/ instead, to refresh the committed figures.
 
     python -m bench [--quick] [--profile] [--update-docs] [--out DIR] [--json FILE]
+    python -m bench --ab ROUNDS   (only the sync vs grpc.aio comparison, alternating)
+
+Beside the product service it starts its grpc.aio twin (bench/aio_server.py) for the aio-*
+scenarios, and after the scenarios runs redis-benchmark on the same Redis for the capacity
+model printed at the end.
 
 Exit code: 0 when all targets pass, 1 when one fails, 2 when a call failed. Lines in
 lower case (pass/miss) are diagnostics, not targets.
@@ -77,7 +82,7 @@ THROUGHPUT = [
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (~30 s)")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (~90 s)")
     parser.add_argument("--profile", action="store_true", help="py-spy the service and a client")
     parser.add_argument(
         "--advisory", action="store_true", help="exit 0 on missed targets (CI smoke on shared CPUs)"
