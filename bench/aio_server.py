@@ -29,6 +29,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis._parsers import _AsyncHiredisParser, _AsyncRESP2Parser
 
 from bench import echo
+from bench.aio_pipe import PipelinedRedis
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
 from leoflow_xcom.core import authz, codec, ids, keys
@@ -81,16 +82,47 @@ def async_client(settings: RedisSettings, parser: str) -> redis.asyncio.Redis:
     return redis.asyncio.Redis(connection_pool=pool)
 
 
+class RedisPyStore:
+    """The two store calls of the hot path on redis.asyncio (a pool, as the product's)."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self._client = client
+        self._push = client.register_script(scripts.PUSH)
+
+    async def push(self, script_keys: list[str], args: list[Any]) -> Any:
+        with translated():
+            return await self._push(keys=script_keys, args=args)
+
+    async def get(self, name: str) -> Any:
+        with translated():
+            return await self._client.get(name)
+
+
+class PipelinedStore:
+    """The same calls down one auto-pipelined connection (bench/aio_pipe.py)."""
+
+    def __init__(self, pipe: PipelinedRedis) -> None:
+        self._pipe = pipe
+
+    async def push(self, script_keys: list[str], args: list[Any]) -> Any:
+        return await self._pipe.script(scripts.PUSH, script_keys, args)
+
+    async def get(self, name: str) -> Any:
+        return await self._pipe.call("GET", name)
+
+
 class AioHandlers:
     """XComHandlers.push and .fetch, awaiting the store instead of blocking on it."""
 
     def __init__(
-        self, verifier: TokenVerifier, policies: LivePolicies, client: redis.asyncio.Redis
+        self,
+        verifier: TokenVerifier,
+        policies: LivePolicies,
+        store: RedisPyStore | PipelinedStore,
     ) -> None:
         self._verifier = verifier
         self._policies = policies
-        self._client = client
-        self._push = client.register_script(scripts.PUSH)
+        self._store = store
 
     def authenticate(self, token: str | None) -> Claims:
         if not token:
@@ -123,8 +155,7 @@ class AioHandlers:
             _run_info(claims),
             dag.quota,
         )
-        with translated():
-            reply: list[Any] = await self._push(keys=script_keys, args=args)
+        reply: list[Any] = await self._store.push(script_keys, args)
         if int(reply[0]) < 0:
             scope, measure = SCOPES[int(reply[1]) - 1]
             adding = len(value) if measure == "bytes" else 1
@@ -149,8 +180,7 @@ class AioHandlers:
         name = keys.run_keys(claims.dag_id, claims.run_id).value(
             keys.member(ref.task_id, ref.map_index, ref.key)
         )
-        with translated():
-            value = cast(bytes | None, await self._client.get(name))
+        value = cast(bytes | None, await self._store.get(name))
         if value is None:
             raise XComNotFoundError.for_ref(
                 claims.dag_id, claims.run_id, ref.task_id, ref.map_index, ref.key
@@ -286,6 +316,10 @@ async def serve() -> None:
     policies.start()
     parser = os.environ.get("LEOFLOW_BENCH_REDIS_PARSER", "hiredis")
     client = async_client(redis_settings, parser)
+    kind = os.environ.get("LEOFLOW_BENCH_AIO_STORE", "redis-py")
+    store: RedisPyStore | PipelinedStore = RedisPyStore(client)
+    if kind == "pipelined":
+        store = PipelinedStore(await PipelinedRedis.connect(redis_settings.url))
     verifier = TokenVerifier(
         serve_settings.signing_key(), max_lifetime=serve_settings.max_token_lifetime
     )
@@ -294,7 +328,7 @@ async def serve() -> None:
     pb_grpc.add_XComServiceServicer_to_server(
         # The stubs call the servicer abstract; the unimplemented methods answer UNIMPLEMENTED.
         AioServicer(  # type: ignore[abstract]
-            AioHandlers(verifier, policies, client), monitoring.observer
+            AioHandlers(verifier, policies, store), monitoring.observer
         ),
         server,
     )
@@ -304,7 +338,7 @@ async def serve() -> None:
     port = server.add_insecure_port(serve_settings.listen)
     await server.start()
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
-    print(f"bench-aio-server: serving on port {port} (redis parser: {parser})", flush=True)
+    print(f"bench-aio-server: serving on port {port} (store {kind}, parser {parser})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     import signal

@@ -10,7 +10,11 @@ from bench import stack, workload
 from leoflow_xcom.client import NO_RETRY, XComClient, XComForbiddenError, XComNotFoundError
 
 
-def test_aio_twin_stores_and_refuses_like_the_service() -> None:
+@pytest.mark.parametrize("store", ["redis-py", "pipelined"])
+def test_aio_twin_stores_and_refuses_like_the_service(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEOFLOW_BENCH_AIO_STORE", store)  # the twin's Redis client
     with stack.start(aio=True) as running:
         push = running.token(workload.DAG_ID, "twin_run", workload.PUSH_TASK)
         fetch = running.token(workload.DAG_ID, "twin_run", workload.FETCH_TASK)
