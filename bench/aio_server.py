@@ -10,8 +10,9 @@ as they cost nothing per item here: the stream guard (an idle aio stream holds n
 the guard reduces to a timer per stream) and the drain dance. It also serves the bench's
 session echo, so the aio transport floor is measured beside the sync one.
 
-LEOFLOW_BENCH_REDIS_PARSER=python swaps hiredis for redis-py's pure-Python reply parser, to
-measure what hiredis saves.
+Its store is one auto-pipelined Redis connection per worker (bench/aio_pipe.py, hiredis);
+LEOFLOW_BENCH_AIO_STORE=redis-py puts it on redis.asyncio's pool instead, and with that
+LEOFLOW_BENCH_REDIS_PARSER=python swaps hiredis for redis-py's pure-Python reply parser.
 """
 
 from __future__ import annotations
@@ -316,7 +317,9 @@ async def serve() -> None:
     policies.start()
     parser = os.environ.get("LEOFLOW_BENCH_REDIS_PARSER", "hiredis")
     client = async_client(redis_settings, parser)
-    kind = os.environ.get("LEOFLOW_BENCH_AIO_STORE", "redis-py")
+    # The lean client is the default: with redis.asyncio's pool the aio design measured no
+    # better than the sync server (docs/performance.md).
+    kind = os.environ.get("LEOFLOW_BENCH_AIO_STORE", "pipelined")
     store: RedisPyStore | PipelinedStore = RedisPyStore(client)
     if kind == "pipelined":
         store = PipelinedStore(await PipelinedRedis.connect(redis_settings.url))
