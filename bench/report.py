@@ -192,12 +192,20 @@ def model(series: Sequence[Series], shard: dict[str, float]) -> str:
     session call at SESSIONS sessions), one Redis shard's ceiling (redis-benchmark, no
     pipelining), and what a host's cores should give against one Redis and a cluster."""
     lines = ["capacity model (this run's CPU per call; see docs/performance.md)"]
-    for op, command in (("push", "push"), ("fetch", "get")):
-        busy = busiest(series, f"sdk-{op}-session")
+    for op, command, server in (
+        ("push", "push", ""),
+        ("fetch", "get", ""),
+        ("push", "push", "aio-"),
+        ("fetch", "get", "aio-"),
+    ):
+        busy = busiest(series, f"{server}sdk-{op}-session")
         if busy is None or not busy.service_cpu_us > 0:
             continue
         per_core = 1e6 / busy.service_cpu_us
-        line = f"  {op}: {per_core:,.0f} calls/s per service core ({busy.service_cpu_us:.0f} µs)"
+        line = (
+            f"  {op}{' (aio twin)' if server else ''}: {per_core:,.0f} calls/s per service core"
+            f" ({busy.service_cpu_us:.0f} µs)"
+        )
         per_shard = shard.get(command, float("nan"))
         if per_shard == per_shard:  # not NaN: redis-benchmark ran
             line += (
