@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,8 @@ class Stack:
                 proc.kill()
                 proc.wait(5)
         self.redis.stop()
+        # Throwaway data (redis-benchmark alone writes ~100 MB); the logs stay for reading.
+        shutil.rmtree(self.redis.data_dir, ignore_errors=True)
 
     def __enter__(self) -> Stack:
         return self
