@@ -9,6 +9,11 @@ plots under build/bench/ (ignored by git); --update-docs writes the plots (and p
 docs/bench/ instead, to refresh the committed figures.
 
     python -m bench [--quick] [--profile] [--update-docs] [--out DIR] [--json FILE]
+    python -m bench --ab ROUNDS   (only the sync vs grpc.aio comparison, alternating)
+
+Beside the product service it starts its grpc.aio twin (bench/aio_server.py) for the aio-*
+scenarios, and after the scenarios runs redis-benchmark on the same Redis for the capacity
+model printed at the end.
 
 Exit code: 0 when all targets pass, 1 when one fails, 2 when a call failed. Lines in
 lower case (pass/miss) are diagnostics, not targets.
@@ -17,12 +22,13 @@ lower case (pass/miss) are diagnostics, not targets.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from bench import profile, report, stack
+from bench import ab, profile, redis_bench, report, stack
 from bench.runner import ClientPool, Raw, Runner
 from bench.stats import Series, cdf_points
 
@@ -47,6 +53,13 @@ LATENCY = [
     "sdk-fetch-unary",
     "sdk-fetch-session",
     "sdk-fetch-aio",
+    # The grpc.aio twin (bench/aio_server.py): its transport floor and the same SDK calls.
+    "aio-echo-session-push",
+    "aio-sdk-push-session",
+    "aio-sdk-push-unary",
+    "aio-echo-session-fetch",
+    "aio-sdk-fetch-session",
+    "aio-sdk-fetch-unary",
 ]
 THROUGHPUT = [
     "echo-unary-push",
@@ -60,17 +73,27 @@ THROUGHPUT = [
     "sdk-fetch-unary",
     "sdk-fetch-session",
     "sdk-fetch-aio",
+    "aio-echo-session-push",
+    "aio-echo-session-fetch",
+    "aio-sdk-push-session",
+    "aio-sdk-fetch-session",
 ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (~30 s)")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (~90 s)")
     parser.add_argument("--profile", action="store_true", help="py-spy the service and a client")
     parser.add_argument(
         "--advisory", action="store_true", help="exit 0 on missed targets (CI smoke on shared CPUs)"
     )
     parser.add_argument("--only", help="comma-separated scenarios to run (default: all)")
+    parser.add_argument(
+        "--ab",
+        type=int,
+        metavar="ROUNDS",
+        help="only the sync vs grpc.aio A/B, in ROUNDS alternating rounds (bench/ab.py)",
+    )
     parser.add_argument("--payload", type=int, default=1024, help="value size in bytes")
     parser.add_argument(
         "--update-docs",
@@ -89,12 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only.split(",")) if args.only else None
     latency = [n for n in LATENCY if only is None or n in only]
     throughput = [n for n in THROUGHPUT if only is None or n in only]
+    if args.ab:
+        return _ab(args.ab, args.payload, json_path.with_name("ab-results.json"))
     load_before = os.getloadavg()
     print(f"bench: load average before: {load_before[0]:.2f} (2 cores: >0.5 means noisy)")
     series: list[Series] = []
     cdfs: dict[str, tuple[list[float], list[float]]] = {}
     print("bench: starting Redis and the service", flush=True)
-    with stack.start() as running:
+    with stack.start(aio=any(n.startswith("aio-") for n in latency + throughput)) as running:
         pool = ClientPool(max(levels))
         try:
             runner = Runner(running, pool, args.payload)
@@ -129,6 +154,13 @@ def main(argv: list[str] | None = None) -> int:
                 profile.record(runner, pool, out)
         finally:
             pool.close()
+        # Last, on the same Redis: its own ceiling per shard, for the capacity model.
+        shard: dict[str, float] = {}
+        if only is None and redis_bench.available():
+            print("bench: redis-benchmark on the bench's Redis (GET, push script)", flush=True)
+            shard = redis_bench.measure(running.redis.port, args.payload, args.quick)
+        elif only is None:
+            print("bench: no redis-benchmark (Debian: redis-tools): no per-shard figures")
     load_after = os.getloadavg()
     found = report.checks(series)
     info = {
@@ -138,10 +170,17 @@ def main(argv: list[str] | None = None) -> int:
         "payload_bytes": args.payload,
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "mode": "quick" if args.quick else "full",
+        "redis_benchmark": shard,
     }
     print(report.table(series))
     print()
+    side_by_side = report.comparison(series)
+    if side_by_side:
+        print(side_by_side)
+        print()
     print(report.verdicts(found))
+    print()
+    print(report.model(series, shard))
     print(f"bench: load average after: {load_after[0]:.2f}; machine: {info['cpu']}")
     report.write_json(json_path, series, found, info)
     paths = report.plot(out, cdfs, series)
@@ -151,6 +190,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.advisory:
         return 0
     return 0 if all(c.passed for c in found if not c.diagnostic) else 1
+
+
+def _ab(rounds: int, payload: int, path: Path) -> int:
+    load_before = os.getloadavg()[0]
+    with stack.start(aio=True) as running:
+        pool = ClientPool(max(ab.CLIENTS))
+        try:
+            found = ab.run(Runner(running, pool, payload), rounds, 1.0)
+        finally:
+            pool.close()
+    load_after = os.getloadavg()[0]
+    print(ab.table(found))
+    print(f"bench: load average {load_before:.2f} before, {load_after:.2f} after")
+    info = {**report.machine(), "load_before": load_before, "load_after": load_after}
+    path.write_text(json.dumps({"machine": info, "rounds": rounds, "ratios": found}, indent=2))
+    print(f"bench: wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,19 +33,26 @@ class Stack:
     target: str
     signing_key: bytes
     workdir: Path
+    # The grpc.aio twin (bench/aio_server.py) on the same Redis, when asked for.
+    aio: subprocess.Popen[bytes] | None = None
+    aio_target: str = ""
 
     def token(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
         return mint_token(self.signing_key, dag_id, run_id, task_id, map_index, expires_in=3600)
 
     def stop(self) -> None:
-        if self.service.poll() is None:
-            self.service.terminate()
+        for proc in (self.service, self.aio):
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.terminate()
             try:
-                self.service.wait(15)
+                proc.wait(15)
             except subprocess.TimeoutExpired:
-                self.service.kill()
-                self.service.wait(5)
+                proc.kill()
+                proc.wait(5)
         self.redis.stop()
+        # Throwaway data (redis-benchmark alone writes ~100 MB); the logs stay for reading.
+        shutil.rmtree(self.redis.data_dir, ignore_errors=True)
 
     def __enter__(self) -> Stack:
         return self
@@ -56,12 +64,18 @@ class Stack:
 
 
 BENCH_SERVER = [sys.executable, "-m", "bench.server"]
+AIO_SERVER = [sys.executable, "-m", "bench.aio_server"]
 
 
 def start(
-    *, command: list[str] | None = None, workers: int = 32, log_name: str = "service"
+    *,
+    command: list[str] | None = None,
+    workers: int = 32,
+    log_name: str = "service",
+    aio: bool = False,
 ) -> Stack:
-    """command: how to run the service (default: the bench server, with the echo service)."""
+    """command: how to run the service (default: the bench server, with the echo service);
+    aio: also start the grpc.aio twin, on its own port."""
     workdir = Path(tempfile.mkdtemp(prefix="leoflow-bench-"))
     redis = RedisProcess(any_binary() or sys.exit(INSTALL_HINT), workdir / "redis").start()
     client = redis.client()
@@ -80,15 +94,33 @@ def start(
         "LEOFLOW_XCOM_WORKERS": str(workers),
         "LEOFLOW_XCOM_DRAIN_SECONDS": "2",
     }
-    log = open(workdir / f"{log_name}.log", "wb")  # lives as long as the child
-    service = subprocess.Popen(
-        command or BENCH_SERVER, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-    )
+    with open(workdir / f"{log_name}.log", "wb") as log:  # the child keeps its own copy
+        service = subprocess.Popen(
+            command or BENCH_SERVER, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
     target = f"127.0.0.1:{port}"
     stack = Stack(redis, service, target, key, workdir)
+    _wait_serving(stack, service, target, workdir / f"{log_name}.log")
+    if aio:
+        aio_port = free_port()
+        aio_env = {
+            **env,
+            "LEOFLOW_XCOM_LISTEN": f"127.0.0.1:{aio_port}",
+            # Its own metrics port: both servers record the same call metrics.
+            "LEOFLOW_XCOM_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
+        }
+        with open(workdir / "aio-service.log", "wb") as aio_log:
+            stack.aio = subprocess.Popen(
+                AIO_SERVER, env=aio_env, cwd=ROOT, stdout=aio_log, stderr=subprocess.STDOUT
+            )
+        stack.aio_target = f"127.0.0.1:{aio_port}"
+        _wait_serving(stack, stack.aio, stack.aio_target, workdir / "aio-service.log")
+    return stack
+
+
+def _wait_serving(stack: Stack, proc: subprocess.Popen[bytes], target: str, log: Path) -> None:
     try:
-        wait_serving(target, service, 30)
+        wait_serving(target, proc, 30)
     except NotServingError as exc:
         stack.stop()
-        sys.exit(f"{exc}; see {workdir}/{log_name}.log")
-    return stack
+        sys.exit(f"{exc}; see {log}")
