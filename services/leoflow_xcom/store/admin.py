@@ -13,7 +13,7 @@ import redis.exceptions
 
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import acl
-from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.connection import StoreClient, connect
 
 
 class AdminError(Exception):
@@ -22,7 +22,7 @@ class AdminError(Exception):
 
 def wait_for_admin(
     settings: RedisSettings, passwords: Sequence[str], wait_seconds: float
-) -> redis.Redis:
+) -> StoreClient:
     """A client logged in as the admin user, trying each candidate password (the current one,
     then the one before a rotation). Waits at most `wait_seconds` for Redis to answer."""
     deadline = time.monotonic() + wait_seconds
@@ -53,15 +53,13 @@ def wait_for_admin(
         time.sleep(0.2)
 
 
-def _client(settings: RedisSettings, password: str) -> redis.Redis:
+def _client(settings: RedisSettings, password: str) -> StoreClient:
     admin = settings.model_copy(update={"username": acl.ADMIN_USER, "password_file": None})
-    client = connect(admin)
-    # The candidate password goes to the pool directly: a rotated-away one has no file.
-    client.connection_pool.connection_kwargs["password"] = password
-    return client
+    # The candidate password is passed directly: a rotated-away one has no file.
+    return connect(admin, password=password)
 
 
-def load_acl_file(client: redis.Redis) -> None:
+def load_acl_file(client: StoreClient) -> None:
     """Make a running Redis take the ACL file as it is on disk (ACL LOAD is all or nothing)."""
     try:
         client.acl_load()
@@ -75,7 +73,7 @@ def load_acl_file(client: redis.Redis) -> None:
         raise AdminError(f"Redis refused to load the ACL file: {text}") from None
 
 
-def check_users(client: redis.Redis, expected: Sequence[str]) -> None:
+def check_users(client: StoreClient, expected: Sequence[str]) -> None:
     """Every appliance user exists, and the default user cannot log in."""
     names = {n.decode() if isinstance(n, bytes) else str(n) for n in client.acl_users()}
     missing = sorted(set(expected) - names)
