@@ -11,6 +11,7 @@ from typing import cast
 import redis
 import redis.exceptions
 
+from leoflow_xcom.core.errors import StoreUnavailableError
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import StoreClient, connect
@@ -30,7 +31,11 @@ def wait_for_admin(
     while True:
         refused = 0
         for password in passwords:
-            client = _client(settings, password)
+            try:
+                client = _client(settings, password)
+            except StoreUnavailableError as exc:  # a cluster with no reachable node yet
+                last = exc.message
+                continue
             try:
                 client.ping()
                 return client

@@ -30,6 +30,7 @@ class LocalCluster:
         primaries: int = 3,
         replicas: int = 1,
         node_timeout_ms: int = NODE_TIMEOUT_MS,
+        full_coverage: bool = False,
     ) -> None:
         self.binary = binary
         self.directory = directory
@@ -45,10 +46,11 @@ class LocalCluster:
                 "nodes.conf",
                 "--cluster-node-timeout",
                 str(node_timeout_ms),
-                # A shard that lost its primary and every replica refuses its slots, but the
-                # other shards keep serving (the default refuses everything).
+                # Off: a shard that lost its primary and every replica refuses its slots, but
+                # the other shards keep serving. On (Redis's default): the whole cluster is
+                # down then.
                 "--cluster-require-full-coverage",
-                "no",
+                "yes" if full_coverage else "no",
                 # Free ports are often above 55535, where the default bus port (+10000) does
                 # not exist: the bus gets a free port of its own.
                 "--cluster-port",
