@@ -6,6 +6,7 @@ import redis
 import redis.cluster
 
 from leoflow_xcom.store.connection import connect, node_for, primaries
+from leoflow_xcom.store.stats import read_stats
 from leoflow_xcom.testing.cluster import LocalCluster, cluster_info
 from leoflow_xcom.testing.sentinel import LocalSentinelGroup
 from tests.redis_modes import cluster_settings, sentinel_settings
@@ -54,5 +55,33 @@ def test_connect_in_sentinel_mode_reaches_the_primary(
         assert info["role"] == "master"
         assert info["connected_slaves"] == 2
         assert client.connection_pool.get_master_address()[1] == redis_sentinel.primary.port  # type: ignore[attr-defined]
+    finally:
+        client.close()
+
+
+def test_stats_sum_keys_over_primaries_and_report_the_fullest_shard(
+    redis_cluster: LocalCluster,
+) -> None:
+    client = connect(cluster_settings(redis_cluster))
+    try:
+        for node in primaries(client):
+            node.flushall()
+        for i in range(30):
+            client.set(f"xcom:stats:{i}", "1", ex=60)
+        per_node = [node.dbsize() for node in primaries(client)]
+        assert sum(1 for n in per_node if n) == 3  # the keys are spread over every shard
+        # One shard made tight: the ratio is that shard's.
+        tight = primaries(client)[1]
+        used = int(tight.info("memory")["used_memory"])
+        tight.config_set("maxmemory", str(used * 2))
+        try:
+            stats = read_stats(client)
+            assert stats.keys == 30
+            assert stats.maxmemory == used * 2
+            assert 0.4 < stats.memory_ratio <= 0.6
+            assert stats.memory_warning(0.4)
+            assert stats.aof_enabled and stats.aof_last_write_ok
+        finally:
+            tight.config_set("maxmemory", "512mb")
     finally:
         client.close()
