@@ -9,6 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help venv redis-bin chromium compose-plugin airflow-artefacts protos lint lint-perf test fault-test security-test compose-test run bench loadtest clean
 .PHONY: loadtest-web loadtest-capacity prereqs-test prereqs-run prereqs-fresh-test fresh-test
+.PHONY: cluster-test
 
 help:
 	@echo "make run      start Redis + the XCom service as local processes (no Docker)"
@@ -16,6 +17,7 @@ help:
 	@echo "make protos   regenerate the gRPC stubs from services/proto"
 	@echo "make lint     ruff + mypy only"
 	@echo "make fault-test  fault injection scenarios only (also part of make test), with figures"
+	@echo "make cluster-test  store and proxy suites against a real Redis Cluster and Sentinel group"
 	@echo "make security-test  hostile-tenant tests (floods, ReDoS, claims, error sizes), with figures"
 	@echo "make compose-test  the Compose appliance end to end on a real Docker engine"
 	@echo "make fresh-test    make test + make run's walk-through in a clean Debian container"
@@ -73,6 +75,13 @@ airflow-artefacts: venv
 
 test: prereqs-test venv redis-bin chromium compose-plugin lint lint-perf airflow-artefacts
 	$(VENV)/bin/pytest -m "not e2e" $(PYTEST_ARGS)
+
+# The store and proxy suites against a real Redis Cluster (3 primaries + 3 replicas) and a real
+# Sentinel group (1 primary, 2 replicas, 3 Sentinels) started on loopback; prints bring-up times.
+# `make test` runs them against standalone servers only.
+cluster-test: venv redis-bin
+	LEOFLOW_TEST_REDIS_MODES=cluster,sentinel $(VENV)/bin/pytest -s -m "not e2e" tests/store \
+		tests/proxy/test_deployments.py $(PYTEST_ARGS)
 
 # Redis killed/stalled/restarted/full and the service stopped, under load; prints the figures.
 fault-test: venv redis-bin

@@ -17,9 +17,11 @@ import pytest
 import redis
 
 from leoflow_xcom.client import XComClient, XComError
-from tests.conftest import Mint, publish_test_policies
-from tests.redis_proc import RedisProcess, free_port
-from tests.service_proc import ServiceProcess
+from tests.fixture_types import Mint
+from tests.dag_data import publish_test_policies
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.ports import free_port
+from leoflow_xcom.testing.service import ServiceProcess
 
 CLIENTS = 6
 DEADLINE = 5.0

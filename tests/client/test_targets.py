@@ -7,7 +7,7 @@ import pytest
 from leoflow_xcom.cli.main import main
 from leoflow_xcom.client import ClientConfigError, XComClient
 from leoflow_xcom.client._channel import ACCEPTED_FORMS, Target, TargetError, parse_target
-from tests.conftest import Mint
+from tests.fixture_types import Mint
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from leoflow_xcom.core import errors
-from tests.redis_proc import ROOT
+from leoflow_xcom.testing.paths import ROOT
 
 PROTO = ROOT / "services/proto/leoflow/xcom/v1/xcom.proto"
 REASONS = sorted(

@@ -21,10 +21,14 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Mint, _start, publish_test_policies
+from tests.fixture_types import Mint
+from tests.servers import start_redis
+from tests.dag_data import publish_test_policies
 from tests.faults.load import Tally, audit
-from tests.redis_proc import ROOT, RedisProcess, free_port
-from tests.service_proc import CLI, ServiceProcess
+from leoflow_xcom.testing.paths import ROOT
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.ports import free_port
+from leoflow_xcom.testing.service import CLI, ServiceProcess
 
 CLIENTS = 4
 PUSH_CLIENT = [sys.executable, "-m", "tests.server.push_client"]
@@ -74,7 +78,7 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> Non
 
 @pytest.fixture
 def procs_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = _start("redis", tmp_path / "redis")
+    server = start_redis("redis", tmp_path / "redis")
     with server.client() as client:
         publish_test_policies(client)
     yield server

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from concurrent import futures
 
 import grpc
-import redis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from leoflow_xcom._proto import xcom_pb2, xcom_pb2_grpc
@@ -26,7 +25,7 @@ from leoflow_xcom.server.monitoring import Monitoring
 from leoflow_xcom.server.session import XComSessionServicer
 from leoflow_xcom.server.streams import StreamGuard
 from leoflow_xcom.settings import RedisSettings, ServeSettings
-from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.connection import StoreClient, connect
 from leoflow_xcom.store.layout import ensure_layout
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.registry import LivePolicies, PolicyStore
@@ -121,7 +120,21 @@ class RunningService:
             self.monitoring.stop()
 
 
-def wait_for_store(client: redis.Redis, timeout: float) -> None:
+def connect_when_ready(settings: RedisSettings, timeout: float) -> StoreClient:
+    """The client; a Redis Cluster client needs a reachable node to be built, so retry that
+    while the cluster starts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return connect(settings)
+        except StoreUnavailableError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("waiting for Redis: %s", exc.message)
+            time.sleep(0.5)
+
+
+def wait_for_store(client: StoreClient, timeout: float) -> None:
     """Check the data layout, retrying while Redis is unreachable or loading its AOF."""
     deadline = time.monotonic() + timeout
     while True:
@@ -145,7 +158,7 @@ def start(
     its echo service this way; production adds none). worker: this process's index among a
     replica's worker processes (server/supervisor.py), None for a single-process service."""
     tls = serve.tls()  # first: a missing or unreadable file fails the start before anything runs
-    client = connect(redis_settings)
+    client = connect_when_ready(redis_settings, serve.startup_timeout_seconds)
     wait_for_store(client, serve.startup_timeout_seconds)
     store = PolicyStore(client)
     holder: list[RunningService] = []
@@ -162,7 +175,7 @@ def start(
         TokenVerifier(serve.signing_key(), max_lifetime=serve.max_token_lifetime),
         policies,
         XComReader(client),
-        XComWriter(client),
+        XComWriter(client, redis_settings.min_replica_acks, redis_settings.wait_timeout_ms),
     )
     # Streams hold a thread each: these pools keep some for unary calls and health checks.
     guard = StreamGuard(

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from leoflow_xcom.server.observe import CallObserver
 from leoflow_xcom.settings import ServeSettings
+from leoflow_xcom.store.connection import StoreClient
 from leoflow_xcom.telemetry.memory import MemoryWatch
 from leoflow_xcom.telemetry.metrics import CallMetrics, StoreCollector, gauge_of, serve_metrics
 
@@ -34,7 +35,9 @@ GAUGE_SYNC_SECONDS = 1.0
 
 
 class Monitoring:
-    def __init__(self, serve: ServeSettings, client: redis.Redis, worker: int | None = None):
+    def __init__(
+        self, serve: ServeSettings, client: StoreClient, worker: int | None = None
+    ) -> None:
         self._listen = serve.metrics_listen
         self._worker = worker
         self.memory = MemoryWatch(client, serve.memory_warn_ratio)

@@ -13,10 +13,10 @@ from typing import cast
 import redis
 import redis.exceptions
 
-from leoflow_xcom.core.errors import XComError
+from leoflow_xcom.core.errors import StoreUnavailableError, XComError
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import acl
-from leoflow_xcom.store.connection import connect, translated
+from leoflow_xcom.store.connection import StoreClient, connect, translated
 
 
 class AdminError(Exception):
@@ -25,7 +25,7 @@ class AdminError(Exception):
 
 def wait_for_admin(
     settings: RedisSettings, passwords: Sequence[str], wait_seconds: float
-) -> redis.Redis:
+) -> StoreClient:
     """A client logged in as the admin user, trying each candidate password (the current one,
     then the one before a rotation). Waits at most `wait_seconds` for Redis to answer."""
     deadline = time.monotonic() + wait_seconds
@@ -33,7 +33,11 @@ def wait_for_admin(
     while True:
         refused = 0
         for password in passwords:
-            client = _client(settings, password)
+            try:
+                client = _client(settings, password)
+            except StoreUnavailableError as exc:  # a cluster with no reachable node yet
+                last = exc.message
+                continue
             try:
                 client.ping()
                 return client
@@ -66,15 +70,13 @@ def _step(doing: str) -> Iterator[None]:
         raise AdminError(f"{doing}: {exc.message}") from None
 
 
-def _client(settings: RedisSettings, password: str) -> redis.Redis:
+def _client(settings: RedisSettings, password: str) -> StoreClient:
     admin = settings.model_copy(update={"username": acl.ADMIN_USER, "password_file": None})
-    client = connect(admin)
-    # The candidate password goes to the pool directly: a rotated-away one has no file.
-    client.connection_pool.connection_kwargs["password"] = password
-    return client
+    # The candidate password is passed directly: a rotated-away one has no file.
+    return connect(admin, password=password)
 
 
-def load_acl_file(client: redis.Redis) -> None:
+def load_acl_file(client: StoreClient) -> None:
     """Make a running Redis take the ACL file as it is on disk (ACL LOAD is all or nothing)."""
     try:
         with _step("loading the ACL file"):
@@ -89,7 +91,7 @@ def load_acl_file(client: redis.Redis) -> None:
         raise AdminError(f"Redis refused to load the ACL file: {text}") from None
 
 
-def check_users(client: redis.Redis, expected: Sequence[str]) -> None:
+def check_users(client: StoreClient, expected: Sequence[str]) -> None:
     """Every appliance user exists, and the default user cannot log in."""
     with _step("checking the ACL users"):
         users = client.acl_users()

@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import cast
 
-import redis
-
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.errors import DagNotRegisteredError, XComError
 from leoflow_xcom.core.policies import (
@@ -27,13 +25,13 @@ from leoflow_xcom.core.policies import (
 )
 from leoflow_xcom.core.quotas import Quota
 from leoflow_xcom.periodic import PeriodicWorker
-from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.connection import StoreClient, translated
 
 log = logging.getLogger(__name__)
 
 
 class PolicyStore:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: StoreClient) -> None:
         self._client = client
 
     def publish(self, policies: Iterable[DagPolicy], remove: Iterable[str] = ()) -> int:
@@ -191,6 +189,9 @@ class LivePolicies:
         except XComError as exc:
             self._report(False)
             log.warning("policy refresh failed: %s", exc.message)
+        except Exception:
+            self._report(False)
+            raise
         else:
             self._report(True)
 

@@ -1,4 +1,9 @@
-"""What operators watch in Redis: memory against maxmemory, keys, AOF health."""
+"""What operators watch in Redis: memory against maxmemory, keys, AOF health.
+
+On a cluster every primary is asked: keys are summed over the primaries (replicas hold copies),
+memory is the fullest shard's (the first to refuse pushes), and AOF health holds only when it
+holds on every primary.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Any
 
 import redis
 
-from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.connection import StoreClient, primaries, translated
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -27,7 +32,20 @@ class StoreStats:
         return self.maxmemory > 0 and self.memory_ratio >= threshold
 
 
-def read_stats(client: redis.Redis) -> StoreStats:
+def read_stats(client: StoreClient) -> StoreStats:
+    shards = [_read_node(node) for node in primaries(client)]
+    fullest = max(shards, key=lambda st: st.memory_ratio)
+    return StoreStats(
+        used_memory=fullest.used_memory,
+        maxmemory=fullest.maxmemory,
+        keys=sum(st.keys for st in shards),
+        aof_enabled=all(st.aof_enabled for st in shards),
+        aof_last_write_ok=all(st.aof_last_write_ok for st in shards),
+        aof_rewrite_in_progress=any(st.aof_rewrite_in_progress for st in shards),
+    )
+
+
+def _read_node(client: redis.Redis) -> StoreStats:
     with translated():
         info: dict[str, Any] = {**client.info("memory"), **client.info("persistence")}
         keyspace: dict[str, Any] = client.info("keyspace")

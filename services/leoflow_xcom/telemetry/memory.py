@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 
-import redis
-
 from leoflow_xcom.core.errors import XComError
 from leoflow_xcom.periodic import PeriodicWorker
+from leoflow_xcom.store.connection import StoreClient
 from leoflow_xcom.store.stats import read_stats
 
 log = logging.getLogger(__name__)
@@ -21,7 +20,7 @@ CHECK_SECONDS = 15.0
 
 
 class MemoryWatch:
-    def __init__(self, client: redis.Redis, warn_ratio: float, interval: float = CHECK_SECONDS):
+    def __init__(self, client: StoreClient, warn_ratio: float, interval: float = CHECK_SECONDS):
         self._client = client
         self._warn_ratio = warn_ratio
         self.warning = False
@@ -32,6 +31,9 @@ class MemoryWatch:
             stats = read_stats(self._client)
         except XComError:
             return  # unreachable Redis is reported by health and redis_up, not here
+        except Exception:  # the watch thread must outlive anything: log, check again later
+            log.exception("Redis memory check failed unexpectedly")
+            return
         warning = stats.memory_warning(self._warn_ratio)
         if warning and not self.warning:
             log.warning(

@@ -12,4 +12,6 @@ own integration tests (like Temporal's `temporalio.testing`). Server-side: it ne
 - `health`: waiting until a gRPC service reports SERVING.
 - `policies`: publishing DAG policies into Redis.
 - `tokens`: a signing key file and task tokens minted with it.
+- `cluster`: a real Redis Cluster (3 primaries, 3 replicas) on loopback.
+- `sentinel`: a real Sentinel group (1 primary, 2 replicas, 3 Sentinels) on loopback.
 """
