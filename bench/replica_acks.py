@@ -20,8 +20,8 @@ from leoflow_xcom.core.model import XComRef
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.writer import XComWriter
-from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.redis_binary import find_binary
+from leoflow_xcom.testing.redis_server import RedisProcess
 
 
 def main() -> None:

@@ -21,13 +21,13 @@ from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.tokens import mint_token, write_signing_key
 from tests.dag_data import publish_test_policies
 from tests.fixture_types import ClientFor, Mint, StartService
-from tests.servers import PRIMARY_KIND, SERVER_KINDS, redis_settings_for, start_redis
 from tests.redis_modes import (  # noqa: F401 (fixtures)
     _standalone_servers,
     redis_cluster,
     redis_sentinel,
     redis_target,
 )
+from tests.servers import PRIMARY_KIND, SERVER_KINDS, redis_settings_for, start_redis
 
 
 @pytest.fixture(autouse=True)

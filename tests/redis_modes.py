@@ -17,9 +17,9 @@ import redis
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store.connection import StoreClient, connect, node_for, primaries
 from leoflow_xcom.testing.cluster import LocalCluster
-from leoflow_xcom.testing.sentinel import LocalSentinelGroup
-from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.redis_binary import find_binary
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.sentinel import LocalSentinelGroup
 
 REDIS_MODES = [m for m in os.environ.get("LEOFLOW_TEST_REDIS_MODES", "standalone").split(",") if m]
 SERVER_KINDS = [k for k in os.environ.get("LEOFLOW_TEST_SERVERS", "valkey,redis").split(",") if k]

@@ -17,11 +17,11 @@ import pytest
 import redis
 
 from leoflow_xcom.client import XComClient, XComError
-from tests.fixture_types import Mint
-from tests.dag_data import publish_test_policies
-from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.ports import free_port
+from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.service import ServiceProcess
+from tests.dag_data import publish_test_policies
+from tests.fixture_types import Mint
 
 CLIENTS = 6
 DEADLINE = 5.0

@@ -19,6 +19,7 @@ from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import node_for, primaries
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.cluster import LocalCluster
+from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.sentinel import LocalSentinelGroup
 from tests.dag_data import publish_test_policies
 from tests.proxy import conftest as proxy_fixtures
@@ -30,7 +31,6 @@ from tests.proxy.conftest import (
     stop_proxy,
 )
 from tests.redis_modes import RedisTarget, cluster_settings, sentinel_settings
-from leoflow_xcom.testing.redis_server import RedisProcess
 
 # What a cluster client needs beyond the standalone rules (its slot map, MOVED/ASK handling).
 CLUSTER_CLIENT_COMMANDS = ["+cluster|slots", "+cluster|shards", "+command", "+readonly", "+asking"]

@@ -21,14 +21,14 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fixture_types import Mint
-from tests.servers import start_redis
+from leoflow_xcom.testing.paths import ROOT
+from leoflow_xcom.testing.ports import free_port
+from leoflow_xcom.testing.redis_server import RedisProcess
+from leoflow_xcom.testing.service import CLI, ServiceProcess
 from tests.dag_data import publish_test_policies
 from tests.faults.load import Tally, audit
-from leoflow_xcom.testing.paths import ROOT
-from leoflow_xcom.testing.redis_server import RedisProcess
-from leoflow_xcom.testing.ports import free_port
-from leoflow_xcom.testing.service import CLI, ServiceProcess
+from tests.fixture_types import Mint
+from tests.servers import start_redis
 
 CLIENTS = 4
 PUSH_CLIENT = [sys.executable, "-m", "tests.server.push_client"]

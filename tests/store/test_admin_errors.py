@@ -10,9 +10,9 @@ import pytest
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import admin
 from leoflow_xcom.store.connection import connect
-from tests.servers import PRIMARY_KIND
-from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.redis_binary import find_binary
+from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.servers import PRIMARY_KIND
 
 
 def test_a_stopped_redis_is_an_admin_error_naming_the_step(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from leoflow_xcom.store.connection import StoreClient, connect
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.summary import RunSummaries
 from leoflow_xcom.store.writer import XComWriter
-from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.redis_modes import RedisTarget
 
 

@@ -18,9 +18,9 @@ from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.cluster import LocalCluster
-from tests.redis_modes import cluster_settings
-from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.redis_binary import find_binary
+from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.redis_modes import cluster_settings
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.ports import free_port
-from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.redis_modes import RedisTarget
 
 TTL = 3600

@@ -24,11 +24,11 @@ from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.cluster import LocalCluster, cluster_info
+from leoflow_xcom.testing.ports import free_port
+from leoflow_xcom.testing.redis_binary import find_binary
+from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.sentinel import LocalSentinelGroup
 from tests.redis_modes import cluster_settings, sentinel_settings
-from leoflow_xcom.testing.redis_server import RedisProcess
-from leoflow_xcom.testing.redis_binary import find_binary
-from leoflow_xcom.testing.ports import free_port
 
 
 def _other_node(cluster: LocalCluster, key: str) -> redis.Redis:

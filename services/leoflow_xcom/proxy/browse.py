@@ -18,7 +18,7 @@ from leoflow_xcom.core.errors import XComNotFoundError
 from leoflow_xcom.core.model import ListFilter, RunInfo, XComEntry, XComRef
 from leoflow_xcom.core.policies import DagPolicy
 from leoflow_xcom.proxy import names
-from leoflow_xcom.store.connection import StoreClient, translated
+from leoflow_xcom.store.connection import StoreClient
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.registry import PolicyStore
 from leoflow_xcom.store.runs import RunRegistry

@@ -17,7 +17,6 @@ import threading
 from collections.abc import Callable
 from wsgiref.simple_server import WSGIServer
 
-import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from leoflow_xcom.server.observe import CallObserver

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import redis
 
-from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.ports import free_port
+from leoflow_xcom.testing.redis_server import RedisProcess
 
 SLOTS = 16384
 # Short, so a failover in a test takes seconds; the Compose profile sets its own.

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import redis
 
-from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.ports import free_port
+from leoflow_xcom.testing.redis_server import RedisProcess
 
 MASTER_NAME = "leoflow"
 # Short, so a failover in a test takes seconds; the Compose profile sets its own.
