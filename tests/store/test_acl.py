@@ -26,7 +26,14 @@ from leoflow_xcom.store.writer import XComWriter
 from tests.conftest import SERVER_KINDS, TEST_DAG, _start
 from tests.redis_proc import RedisProcess
 
-PASSWORDS = {"service": "svc-pw", "proxy": "ui-pw", "admin": "admin-pw", "healthcheck": "hc-pw"}
+PASSWORDS = {
+    "service": "svc-pw",
+    "proxy": "ui-pw",
+    "admin": "admin-pw",
+    "healthcheck": "hc-pw",
+    "replication": "repl-pw",
+    "sentinel": "sentinel-pw",
+}
 
 
 @pytest.fixture(scope="module", params=SERVER_KINDS)

@@ -5,7 +5,7 @@ ACL file, check the result. Redis errors are translated here, as everywhere in s
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import redis
@@ -14,6 +14,7 @@ import redis.exceptions
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.nodes import Node, parse_cluster_nodes, replication_peers
 
 
 class AdminError(Exception):
@@ -51,6 +52,108 @@ def wait_for_admin(
                 f"Redis at {settings.url} did not answer within {wait_seconds:.0f} s ({last})"
             )
         time.sleep(0.2)
+
+
+def _url_for(settings: RedisSettings, node: Node) -> str:
+    scheme = settings.url.split("://", 1)[0] if "://" in settings.url else "redis"
+    host = f"[{node.host}]" if ":" in node.host else node.host
+    return f"{scheme}://{host}:{node.port}/0"
+
+
+def admin_on(
+    settings: RedisSettings, node: Node, passwords: Sequence[str], wait_seconds: float
+) -> redis.Redis:
+    """The admin user on this one node (same TLS and timeouts as `settings`)."""
+    return wait_for_admin(
+        settings.model_copy(update={"url": _url_for(settings, node)}), passwords, wait_seconds
+    )
+
+
+def _address(client: redis.Redis) -> Node:
+    kwargs = client.connection_pool.connection_kwargs
+    return Node(str(kwargs.get("host", "127.0.0.1")), int(kwargs.get("port", 6379)))
+
+
+def data_nodes(
+    client: redis.Redis, settings: RedisSettings, passwords: Sequence[str], wait_seconds: float
+) -> list[Node]:
+    """Every data node reachable from this one: with cluster mode on, all primaries and
+    replicas that CLUSTER NODES lists (a node the cluster marks failed is an error: it would
+    come back with stale users); otherwise this node's replication group, followed from
+    node to node (a primary lists its replicas, a replica its primary)."""
+    me = _address(client)
+    if _cluster_enabled(client):
+        raw = client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+        found = parse_cluster_nodes(raw.decode() if isinstance(raw, bytes) else str(raw), me)
+        if found.unreachable:
+            raise AdminError(
+                f"Redis Cluster nodes {', '.join(found.unreachable)} are failed or unreachable: "
+                "their ACL users cannot be set. Bring them back, or remove them from the cluster "
+                "(CLUSTER FORGET on every node), then run init again"
+            )
+        return found.reachable
+    seen: set[Node] = set()
+    todo = [me]
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        peer = client if node == me else admin_on(settings, node, passwords, wait_seconds)
+        try:
+            info = cast(dict[str, object], peer.info("replication"))
+        finally:
+            if peer is not client:
+                peer.close()
+        todo.extend(n for n in replication_peers(info, node) if n not in seen)
+    return sorted(seen)
+
+
+def _cluster_enabled(client: redis.Redis) -> bool:
+    info = cast(dict[str, object], client.info("cluster"))
+    return str(info.get("cluster_enabled", 0)) == "1"
+
+
+def set_replication_auth(client: redis.Redis, password: str) -> None:
+    """Make this node authenticate as the replication user when it replicates (now, or after a
+    failover turns it into a replica). At runtime only: a node restarted later needs the same in
+    its configuration (Compose includes the `replication.conf` init writes)."""
+    try:
+        client.config_set("masteruser", acl.REPLICATION_USER)
+        client.config_set("masterauth", password)
+    except redis.exceptions.ResponseError as exc:
+        raise AdminError(f"Redis refused to set masteruser/masterauth: {exc}") from None
+
+
+def prepare_nodes(
+    settings: RedisSettings,
+    nodes: Sequence[Node],
+    passwords: Sequence[str],
+    replication_password: str,
+    wait_seconds: float,
+) -> None:
+    """On every node: replication credentials first (so a replica whose link ACL LOAD cuts
+    reconnects as the replication user), then ACL LOAD everywhere, then check everywhere."""
+    clients = [admin_on(settings, node, passwords, wait_seconds) for node in nodes]
+    try:
+        for node, client in zip(nodes, clients, strict=True):
+            _on(node, set_replication_auth, client, replication_password)
+        for node, client in zip(nodes, clients, strict=True):
+            _on(node, load_acl_file, client)
+        for node, client in zip(nodes, clients, strict=True):
+            _on(node, check_users, client, acl.APPLIANCE_USERS)
+    finally:
+        for client in clients:
+            client.close()
+
+
+def _on(node: Node, step: Callable[..., None], *args: object) -> None:
+    try:
+        step(*args)
+    except AdminError as exc:
+        raise AdminError(f"node {node}: {exc}") from None
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise AdminError(f"node {node}: {type(exc).__name__} while setting up its ACL") from None
 
 
 def _client(settings: RedisSettings, password: str) -> redis.Redis:
