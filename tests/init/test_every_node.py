@@ -144,9 +144,9 @@ def test_replication_user_is_least_privilege(
     )
     assert as_sentinel.execute_command("ROLE")[0] == b"master"  # type: ignore[no-untyped-call]
     refused: list[tuple[str, ...]] = [("GET", "xcom:x"), ("CONFIG", "SET", "maxmemory", "1")]
-    for command in [*refused, ("FLUSHALL",)]:
+    for denied in [*refused, ("FLUSHALL",)]:
         with pytest.raises(redis.exceptions.NoPermissionError):
-            as_sentinel.execute_command(*command)  # type: ignore[no-untyped-call]
+            as_sentinel.execute_command(*denied)  # type: ignore[no-untyped-call]
 
 
 def test_cluster_nodes_parsing_reports_failed_nodes() -> None:
