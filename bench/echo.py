@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grpc
-import redis
 
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom.core import keys
 from leoflow_xcom.store import scripts
+from leoflow_xcom.store.connection import StoreClient
 from leoflow_xcom.store.writer import push_call
 
 SERVICE = "leoflow.xcom.bench.v1.Echo"
@@ -59,7 +59,7 @@ def _session(
 
 
 class _StoreEcho:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: StoreClient) -> None:
         self._client = client
         self._script = client.register_script(scripts.PUSH)
 
@@ -85,7 +85,7 @@ class _StoreEcho:
             )
 
 
-def handler(client: redis.Redis) -> grpc.GenericRpcHandler:
+def handler(client: StoreClient) -> grpc.GenericRpcHandler:
     store = _StoreEcho(client)
     return grpc.method_handlers_generic_handler(
         SERVICE,

@@ -8,6 +8,8 @@ start and names the variable.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -84,11 +86,73 @@ class RedisSettings(BaseSettings):
     socket_timeout: float = Field(default=0.5, gt=0, le=30)
     connect_timeout: float = Field(default=0.5, gt=0, le=30)
     max_connections: int = Field(default=64, ge=1, le=10_000)
+    # standalone: one Redis at `url`. cluster: Redis Cluster, `nodes` are seed nodes (any
+    # reachable one is enough; the client learns the rest). sentinel: `nodes` are the Sentinel
+    # addresses, which name the primary of `sentinel_master`. See docs/operations.md.
+    mode: Literal["standalone", "cluster", "sentinel"] = "standalone"
+    nodes: str = ""
+    sentinel_master: str = Field(default="leoflow", min_length=1)
+    # A push is acknowledged only once this many replicas confirmed it (WAIT on the same
+    # connection right after the write); 0 = as soon as the primary has it.
+    min_replica_acks: int = Field(default=0, ge=0, le=16)
 
     def password(self) -> SecretStr | None:
         if self.password_file is None:
             return None
         return read_secret_file(self.password_file, "LEOFLOW_REDIS_PASSWORD_FILE")
+
+    @property
+    def tls(self) -> bool:
+        """TLS to every Redis node (and Sentinel): the URL's `rediss://` scheme, as in
+        standalone mode."""
+        return urlsplit(self.url).scheme == "rediss"
+
+    @property
+    def wait_timeout_ms(self) -> int:
+        """WAIT's own timeout: below the socket timeout, so Redis answers before the client
+        gives up on the connection."""
+        return max(1, int(self.socket_timeout * 1000 * 0.8))
+
+    def node_addresses(self) -> list[tuple[str, int]]:
+        """LEOFLOW_REDIS_NODES as (host, port) pairs; `[::1]:6379` for IPv6."""
+        found = []
+        for item in (part.strip() for part in self.nodes.split(",")):
+            if not item:
+                continue
+            host, sep, port = item.rpartition(":")
+            host = host.removeprefix("[").removesuffix("]")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(
+                    f"LEOFLOW_REDIS_NODES: {item!r} is not host:port (e.g. "
+                    "redis-1:6379,redis-2:6379; [::1]:6379 for IPv6)"
+                )
+            found.append((host, int(port)))
+        return found
+
+    @model_validator(mode="after")
+    def _mode_fits(self) -> RedisSettings:
+        nodes = self.node_addresses()
+        if self.mode == "standalone":
+            if nodes:
+                raise ValueError(
+                    "LEOFLOW_REDIS_NODES is set but LEOFLOW_REDIS_MODE is standalone (the "
+                    "default), which uses LEOFLOW_REDIS_URL only: set LEOFLOW_REDIS_MODE=cluster "
+                    "or sentinel, or unset LEOFLOW_REDIS_NODES"
+                )
+            return self
+        if not nodes:
+            what = "seed nodes of the cluster" if self.mode == "cluster" else "Sentinel addresses"
+            raise ValueError(
+                f"LEOFLOW_REDIS_MODE={self.mode} needs LEOFLOW_REDIS_NODES: the {what} as "
+                "host:port[,host:port...]"
+            )
+        path = urlsplit(self.url).path.strip("/")
+        if self.mode == "cluster" and path not in ("", "0"):
+            raise ValueError(
+                f"LEOFLOW_REDIS_URL selects database {path}, but Redis Cluster has only "
+                "database 0: drop the database from the URL (its scheme still chooses TLS)"
+            )
+        return self
 
 
 class ServeSettings(BaseSettings):

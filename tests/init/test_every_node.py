@@ -147,6 +147,8 @@ def test_replication_user_is_least_privilege(
     for denied in [*refused, ("FLUSHALL",)]:
         with pytest.raises(redis.exceptions.NoPermissionError):
             as_sentinel.execute_command(*denied)  # type: ignore[no-untyped-call]
+    as_sentinel.close()
+    as_replication.close()
 
 
 def test_cluster_nodes_parsing_reports_failed_nodes() -> None:

@@ -17,7 +17,7 @@ from leoflow_xcom.core.model import ListFilter, Selector, XComRef
 from leoflow_xcom.core.policies import policy_from_document
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import acl
-from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.connection import StoreClient, connect
 from leoflow_xcom.store.layout import ensure_layout, read_layout
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.registry import PolicyStore
@@ -56,7 +56,7 @@ def acl_server(
     server.stop()
 
 
-def _as(server: RedisProcess, tmp_path: Path, user: str, password: str) -> redis.Redis:
+def _as(server: RedisProcess, tmp_path: Path, user: str, password: str) -> StoreClient:
     secret = tmp_path / f"{user}.pw"
     secret.write_text(password)
     return connect(RedisSettings(url=server.url, username=user, password_file=secret))

@@ -7,12 +7,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from leoflow_xcom.core.errors import XComNotFoundError
 from leoflow_xcom.core.model import RunInfo, XComRef
 from leoflow_xcom.settings import RedisSettings
-from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.connection import StoreClient, connect
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.summary import RunSummaries
 from leoflow_xcom.store.writer import XComWriter
@@ -20,14 +19,14 @@ from tests.redis_proc import RedisProcess
 
 
 @pytest.fixture
-def client(any_redis_server: RedisProcess) -> Iterator[redis.Redis]:
+def client(any_redis_server: RedisProcess) -> Iterator[StoreClient]:
     any_redis_server.client().flushall()
     made = connect(RedisSettings(url=any_redis_server.url))
     yield made
     made.close()
 
 
-def test_summaries_count_live_xcoms_their_bytes_and_push_times(client: redis.Redis) -> None:
+def test_summaries_count_live_xcoms_their_bytes_and_push_times(client: StoreClient) -> None:
     writer = XComWriter(client)
     writer.push("d", "r1", XComRef("a", "k"), b"[1,2,3]", 3600, b'{"logical_date": "x"}')
     writer.push("d", "r1", XComRef("b", "k", 4), b'"abc"', 3600)
@@ -44,7 +43,7 @@ def test_summaries_count_live_xcoms_their_bytes_and_push_times(client: redis.Red
     assert RunSummaries(client)([]) == []
 
 
-def test_a_value_head_is_at_most_the_limit_with_the_full_size(client: redis.Redis) -> None:
+def test_a_value_head_is_at_most_the_limit_with_the_full_size(client: StoreClient) -> None:
     writer, reader = XComWriter(client), XComReader(client)
     value = ('"' + "é" * 100 + '"').encode()
     writer.push("d", "r", XComRef("t", "k"), value, 3600)

@@ -149,9 +149,17 @@ def apply(settings: InitSettings, redis_settings: RedisSettings, prepared: Prepa
             prepared.secrets[secrets.REPLICATION_PASSWORD].value,
             wait,
         )
+        sentinels = admin.configure_sentinels(
+            redis_settings, prepared.secrets[secrets.SENTINEL_PASSWORD].value
+        )
     except admin.AdminError as exc:
         raise InitError(str(exc)) from None
-    log.info("ACL users loaded and checked on %d Redis nodes: %s", len(found), describe(found))
+    log.info(
+        "ACL users loaded and checked on %d Redis nodes: %s%s",
+        len(found),
+        describe(found),
+        f"; {sentinels} Sentinels log in as {acl.SENTINEL_USER}" if sentinels else "",
+    )
     # A layout this version does not know raises LayoutMismatchError (an XComError): the CLI
     # prints its message and exits non-zero, so nothing else starts.
     ensure_layout(client)

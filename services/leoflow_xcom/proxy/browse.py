@@ -14,13 +14,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-import redis
-
 from leoflow_xcom.core.errors import XComNotFoundError
 from leoflow_xcom.core.model import ListFilter, RunInfo, XComEntry, XComRef
 from leoflow_xcom.core.policies import DagPolicy
 from leoflow_xcom.proxy import names
-from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.connection import StoreClient, translated
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.registry import PolicyStore
 from leoflow_xcom.store.runs import RunRegistry
@@ -53,7 +51,7 @@ class Query:
 
 
 class Browser:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: StoreClient) -> None:
         self._client = client
         self._reader = XComReader(client)
         self._runs = RunRegistry(client)

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from concurrent import futures
 
 import grpc
-import redis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from leoflow_xcom._proto import xcom_pb2, xcom_pb2_grpc
@@ -25,7 +24,7 @@ from leoflow_xcom.server.monitoring import Monitoring
 from leoflow_xcom.server.session import XComSessionServicer
 from leoflow_xcom.server.streams import StreamGuard
 from leoflow_xcom.settings import RedisSettings, ServeSettings
-from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.connection import StoreClient, connect
 from leoflow_xcom.store.layout import ensure_layout
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.registry import LivePolicies, PolicyStore
@@ -115,7 +114,7 @@ class RunningService:
             self.monitoring.stop()
 
 
-def wait_for_store(client: redis.Redis, timeout: float) -> None:
+def wait_for_store(client: StoreClient, timeout: float) -> None:
     """Check the data layout, retrying while Redis is unreachable or loading its AOF."""
     deadline = time.monotonic() + timeout
     while True:

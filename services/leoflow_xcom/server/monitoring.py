@@ -11,11 +11,11 @@ import logging
 from collections.abc import Callable
 from wsgiref.simple_server import WSGIServer
 
-import redis
 from prometheus_client import CollectorRegistry
 
 from leoflow_xcom.server.observe import CallObserver
 from leoflow_xcom.settings import ServeSettings
+from leoflow_xcom.store.connection import StoreClient
 from leoflow_xcom.telemetry.memory import MemoryWatch
 from leoflow_xcom.telemetry.metrics import CallMetrics, StoreCollector, gauge_of, serve_metrics
 
@@ -25,7 +25,7 @@ METRICS_PREFIX = "leoflow_xcom_grpc"
 
 
 class Monitoring:
-    def __init__(self, serve: ServeSettings, client: redis.Redis) -> None:
+    def __init__(self, serve: ServeSettings, client: StoreClient) -> None:
         self._listen = serve.metrics_listen
         self.memory = MemoryWatch(client, serve.memory_warn_ratio)
         self.registry: CollectorRegistry | None = None

@@ -31,7 +31,7 @@ import redis.exceptions
 
 from leoflow_xcom.core import keys
 from leoflow_xcom.settings import SettingsFileError
-from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.connection import StoreClient, translated
 
 SERVICE_USER: Final = "xcom"
 PROXY_USER: Final = "xcom-ui"
@@ -265,7 +265,7 @@ def acl_file_text(users: dict[str, list[str]]) -> str:
 _WRITE_PROBE_KEY: Final = keys.KEY_PATTERN.removesuffix("*") + "proxy:write-probe"
 
 
-def refuse_writable(client: redis.Redis) -> None:
+def refuse_writable(client: StoreClient) -> None:
     """Fail unless Redis refuses this connection a write (the proxy must be read-only)."""
     with translated():
         try:

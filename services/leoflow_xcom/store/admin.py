@@ -9,11 +9,13 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 import redis
+import redis.cluster
 import redis.exceptions
+import redis.sentinel
 
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import acl
-from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.connection import StoreClient, connect, is_cluster
 from leoflow_xcom.store.nodes import Node, parse_cluster_nodes, replication_peers
 
 
@@ -23,7 +25,7 @@ class AdminError(Exception):
 
 def wait_for_admin(
     settings: RedisSettings, passwords: Sequence[str], wait_seconds: float
-) -> redis.Redis:
+) -> StoreClient:
     """A client logged in as the admin user, trying each candidate password (the current one,
     then the one before a rotation). Waits at most `wait_seconds` for Redis to answer."""
     deadline = time.monotonic() + wait_seconds
@@ -63,27 +65,43 @@ def _url_for(settings: RedisSettings, node: Node) -> str:
 def admin_on(
     settings: RedisSettings, node: Node, passwords: Sequence[str], wait_seconds: float
 ) -> redis.Redis:
-    """The admin user on this one node (same TLS and timeouts as `settings`)."""
-    return wait_for_admin(
-        settings.model_copy(update={"url": _url_for(settings, node)}), passwords, wait_seconds
+    """The admin user on this one node, as a plain connection (same TLS and timeouts)."""
+    one = settings.model_copy(
+        update={"url": _url_for(settings, node), "mode": "standalone", "nodes": ""}
     )
+    client = wait_for_admin(one, passwords, wait_seconds)
+    assert isinstance(client, redis.Redis)  # standalone mode builds a plain client
+    return client
 
 
-def _address(client: redis.Redis) -> Node:
-    kwargs = client.connection_pool.connection_kwargs
+def seed_node(client: StoreClient) -> Node:
+    """A data node this client reaches: a cluster's live node, a Sentinel group's current
+    primary, or the standalone server."""
+    if isinstance(client, redis.cluster.RedisCluster):
+        node = client.get_default_node()  # type: ignore[no-untyped-call]
+        return Node(str(node.host), int(node.port))
+    pool = client.connection_pool
+    if isinstance(pool, redis.sentinel.SentinelConnectionPool):
+        host, port = pool.get_master_address()  # type: ignore[no-untyped-call]
+        return Node(str(host), int(port))
+    kwargs = pool.connection_kwargs
     return Node(str(kwargs.get("host", "127.0.0.1")), int(kwargs.get("port", 6379)))
 
 
 def data_nodes(
-    client: redis.Redis, settings: RedisSettings, passwords: Sequence[str], wait_seconds: float
+    client: StoreClient, settings: RedisSettings, passwords: Sequence[str], wait_seconds: float
 ) -> list[Node]:
     """Every data node reachable from this one: with cluster mode on, all primaries and
     replicas that CLUSTER NODES lists (a node the cluster marks failed is an error: it would
     come back with stale users); otherwise this node's replication group, followed from
     node to node (a primary lists its replicas, a replica its primary)."""
-    me = _address(client)
-    if _cluster_enabled(client):
-        raw = client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+    me = seed_node(client)
+    if is_cluster(client):
+        plain = admin_on(settings, me, passwords, wait_seconds)
+        try:
+            raw = plain.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+        finally:
+            plain.close()
         found = parse_cluster_nodes(raw.decode() if isinstance(raw, bytes) else str(raw), me)
         if found.unreachable:
             raise AdminError(
@@ -92,6 +110,7 @@ def data_nodes(
                 "(CLUSTER FORGET on every node), then run init again"
             )
         return found.reachable
+    assert isinstance(client, redis.Redis)
     seen: set[Node] = set()
     todo = [me]
     while todo:
@@ -107,11 +126,6 @@ def data_nodes(
                 peer.close()
         todo.extend(n for n in replication_peers(info, node) if n not in seen)
     return sorted(seen)
-
-
-def _cluster_enabled(client: redis.Redis) -> bool:
-    info = cast(dict[str, object], client.info("cluster"))
-    return str(info.get("cluster_enabled", 0)) == "1"
 
 
 def set_replication_auth(client: redis.Redis, password: str) -> None:
@@ -156,15 +170,13 @@ def _on(node: Node, step: Callable[..., None], *args: object) -> None:
         raise AdminError(f"node {node}: {type(exc).__name__} while setting up its ACL") from None
 
 
-def _client(settings: RedisSettings, password: str) -> redis.Redis:
+def _client(settings: RedisSettings, password: str) -> StoreClient:
     admin = settings.model_copy(update={"username": acl.ADMIN_USER, "password_file": None})
-    client = connect(admin)
-    # The candidate password goes to the pool directly: a rotated-away one has no file.
-    client.connection_pool.connection_kwargs["password"] = password
-    return client
+    # The candidate password is passed directly: a rotated-away one has no file.
+    return connect(admin, password=password)
 
 
-def load_acl_file(client: redis.Redis) -> None:
+def load_acl_file(client: StoreClient) -> None:
     """Make a running Redis take the ACL file as it is on disk (ACL LOAD is all or nothing)."""
     try:
         client.acl_load()
@@ -178,7 +190,7 @@ def load_acl_file(client: redis.Redis) -> None:
         raise AdminError(f"Redis refused to load the ACL file: {text}") from None
 
 
-def check_users(client: redis.Redis, expected: Sequence[str]) -> None:
+def check_users(client: StoreClient, expected: Sequence[str]) -> None:
     """Every appliance user exists, and the default user cannot log in."""
     names = {n.decode() if isinstance(n, bytes) else str(n) for n in client.acl_users()}
     missing = sorted(set(expected) - names)
@@ -187,3 +199,39 @@ def check_users(client: redis.Redis, expected: Sequence[str]) -> None:
     flags = cast(dict[str, object], client.acl_getuser("default")).get("flags", [])
     if "off" not in cast(list[str], flags):
         raise AdminError("the Redis default user is still enabled after ACL LOAD")
+
+
+def configure_sentinels(settings: RedisSettings, sentinel_password: str) -> int:
+    """Sentinel mode: make every Sentinel log in to the nodes it watches as the Sentinel ACL
+    user (SENTINEL SET auth-user/auth-pass; each Sentinel saves it in its own config). Returns
+    how many Sentinels took it; any Sentinel that refuses is an error naming it."""
+    if settings.mode != "sentinel":
+        return 0
+    done = 0
+    for host, port in settings.node_addresses():
+        sentinel = redis.Redis(
+            host=host,
+            port=port,
+            socket_timeout=settings.socket_timeout,
+            socket_connect_timeout=settings.connect_timeout,
+            ssl=settings.tls,
+        )
+        try:
+            for field, value in (
+                ("auth-user", acl.SENTINEL_USER),
+                ("auth-pass", sentinel_password),
+            ):
+                sentinel.execute_command(  # type: ignore[no-untyped-call]
+                    "SENTINEL", "SET", settings.sentinel_master, field, value
+                )
+            done += 1
+        except redis.exceptions.RedisError as exc:
+            raise AdminError(
+                f"Sentinel {Node(host, port)} refused SENTINEL SET {settings.sentinel_master} "
+                f"auth-user/auth-pass ({type(exc).__name__}); set `sentinel auth-user "
+                f"{settings.sentinel_master} {acl.SENTINEL_USER}` and its auth-pass (the "
+                "redis-sentinel-password file) in every Sentinel's config"
+            ) from None
+        finally:
+            sentinel.close()
+    return done

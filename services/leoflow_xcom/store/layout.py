@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from typing import cast
 
-import redis
-
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.errors import LayoutMismatchError
-from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.connection import StoreClient, translated
 from leoflow_xcom.store.migrate import migrate_from_v1
 
 
-def ensure_layout(client: redis.Redis) -> None:
+def ensure_layout(client: StoreClient) -> None:
     """Stamp an empty store with our layout version, or check the one it has."""
     with translated():
         found = cast(bytes | None, client.get(keys.LAYOUT_KEY))
@@ -32,7 +30,7 @@ def check_layout(found: bytes | None) -> None:
         raise LayoutMismatchError.found(text, keys.LAYOUT_VERSION)
 
 
-def read_layout(client: redis.Redis) -> None:
+def read_layout(client: StoreClient) -> None:
     """Check without writing (read-only users, e.g. the UI proxy)."""
     with translated():
         found = cast(bytes | None, client.get(keys.LAYOUT_KEY))

@@ -16,10 +16,9 @@ import logging
 import time
 from typing import cast
 
-import redis
-
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.errors import LayoutMismatchError
+from leoflow_xcom.store.connection import StoreClient
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ return #members
 """
 
 
-def migrate_from_v1(client: redis.Redis, wait_seconds: float = 120.0) -> None:
+def migrate_from_v1(client: StoreClient, wait_seconds: float = 120.0) -> None:
     """Bring a layout-1 store to layout 2 (or wait for another process doing it)."""
     if not client.set(LOCK_KEY, "1", nx=True, ex=LOCK_SECONDS):
         _wait_for_other(client, wait_seconds)
@@ -113,7 +112,7 @@ def migrate_from_v1(client: redis.Redis, wait_seconds: float = 120.0) -> None:
         client.delete(LOCK_KEY)
 
 
-def _wait_for_other(client: redis.Redis, wait_seconds: float) -> None:
+def _wait_for_other(client: StoreClient, wait_seconds: float) -> None:
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if client.get(keys.LAYOUT_KEY) == str(keys.LAYOUT_VERSION).encode():

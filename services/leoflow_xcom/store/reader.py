@@ -19,13 +19,13 @@ from leoflow_xcom.core import keys, limits
 from leoflow_xcom.core.errors import InvalidRequestError, XComNotFoundError
 from leoflow_xcom.core.model import ListFilter, Page, RunInfo, Selector, XComEntry, XComRef
 from leoflow_xcom.store import scripts
-from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.connection import StoreClient, translated
 
 log = logging.getLogger(__name__)
 
 
 class XComReader:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: StoreClient) -> None:
         self._client = client
         self._list = ReadOnlyScript(client, scripts.LIST)
         self._fetch_many = ReadOnlyScript(client, scripts.FETCH_MANY)
@@ -165,7 +165,7 @@ class ReadOnlyScript:
     """A `no-writes` script run with EVALSHA_RO. Plain EVALSHA declares its keys as written, so
     Redis would refuse it to a read-only ACL user (`%R~xcom:*`, the UI proxy)."""
 
-    def __init__(self, client: redis.Redis, source: str) -> None:
+    def __init__(self, client: StoreClient, source: str) -> None:
         self._client = client
         self._source = source
         self._sha = hashlib.sha1(source.encode("utf-8")).hexdigest()

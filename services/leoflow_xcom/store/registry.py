@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import cast
 
-import redis
-
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.errors import DagNotRegisteredError, XComError
 from leoflow_xcom.core.policies import (
@@ -27,13 +25,13 @@ from leoflow_xcom.core.policies import (
     policy_to_json,
 )
 from leoflow_xcom.core.quotas import Quota
-from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.connection import StoreClient, translated
 
 log = logging.getLogger(__name__)
 
 
 class PolicyStore:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: StoreClient) -> None:
         self._client = client
 
     def publish(self, policies: Iterable[DagPolicy], remove: Iterable[str] = ()) -> int:

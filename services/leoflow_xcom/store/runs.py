@@ -13,10 +13,8 @@ from __future__ import annotations
 import time
 from typing import cast
 
-import redis
-
 from leoflow_xcom.core import keys
-from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.connection import StoreClient, translated
 
 
 def _index(dag_id: str | None) -> str:
@@ -28,7 +26,7 @@ def _now_ms() -> int:
 
 
 class RunRegistry:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: StoreClient) -> None:
         self._client = client
 
     def page(self, dag_id: str | None, offset: int, limit: int) -> list[tuple[str, str]]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import redis
-
-from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.connection import StoreClient, translated
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -27,7 +25,7 @@ class StoreStats:
         return self.maxmemory > 0 and self.memory_ratio >= threshold
 
 
-def read_stats(client: redis.Redis) -> StoreStats:
+def read_stats(client: StoreClient) -> StoreStats:
     with translated():
         info: dict[str, Any] = {**client.info("memory"), **client.info("persistence")}
         keyspace: dict[str, Any] = client.info("keyspace")

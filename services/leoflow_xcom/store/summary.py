@@ -10,12 +10,10 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-import redis
-
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.model import RunInfo
 from leoflow_xcom.store import scripts
-from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.connection import StoreClient, translated
 from leoflow_xcom.store.reader import ReadOnlyScript, run_info_from
 
 
@@ -31,7 +29,7 @@ class RunSummary:
 
 
 class RunSummaries:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: StoreClient) -> None:
         self._script = ReadOnlyScript(client, scripts.RUN_SUMMARY)
 
     def __call__(self, runs: Sequence[tuple[str, str]]) -> list[RunSummary]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.errors import XComQuotaExceededError
 from leoflow_xcom.core.model import XComRef
 from leoflow_xcom.core.quotas import SCOPES, Quota
 from leoflow_xcom.store import scripts
-from leoflow_xcom.store.connection import translated
+from leoflow_xcom.store.connection import StoreClient, translated
 
 # XComs one clear script call deletes: Redis stays responsive between batches of a big run.
 CLEAR_BATCH = 512
@@ -37,7 +35,7 @@ def push_call(
 
 
 class XComWriter:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: StoreClient) -> None:
         self._client = client
         self._push = client.register_script(scripts.PUSH)
         self._clear = client.register_script(scripts.CLEAR)

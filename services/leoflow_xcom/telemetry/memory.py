@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
-import redis
-
 from leoflow_xcom.core.errors import XComError
+from leoflow_xcom.store.connection import StoreClient
 from leoflow_xcom.store.stats import read_stats
 
 log = logging.getLogger(__name__)
@@ -21,7 +20,7 @@ CHECK_SECONDS = 15.0
 
 
 class MemoryWatch:
-    def __init__(self, client: redis.Redis, warn_ratio: float, interval: float = CHECK_SECONDS):
+    def __init__(self, client: StoreClient, warn_ratio: float, interval: float = CHECK_SECONDS):
         self._client = client
         self._warn_ratio = warn_ratio
         self._interval = interval

@@ -10,13 +10,13 @@ import logging
 from collections.abc import Callable, Iterator
 from wsgiref.simple_server import WSGIServer
 
-import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from leoflow_xcom.core import limits
 from leoflow_xcom.core.errors import XComError
+from leoflow_xcom.store.connection import StoreClient
 from leoflow_xcom.store.stats import read_stats
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def gauge_of(registry: CollectorRegistry, name: str, doc: str, read: Callable[[]
 class StoreCollector(Collector):
     """Redis memory against maxmemory, keys and AOF health, read when Prometheus scrapes."""
 
-    def __init__(self, client: redis.Redis, warn_ratio: float) -> None:
+    def __init__(self, client: StoreClient, warn_ratio: float) -> None:
         self._client = client
         self._warn_ratio = warn_ratio
 

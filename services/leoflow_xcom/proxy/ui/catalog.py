@@ -13,13 +13,12 @@ import dataclasses
 import itertools
 from typing import Any
 
-import redis
-
 from leoflow_xcom.core import authz, limits
 from leoflow_xcom.core.errors import XComNotFoundError
 from leoflow_xcom.core.model import ListFilter, RunInfo, XComEntry, XComRef
 from leoflow_xcom.core.policies import DagPolicy
 from leoflow_xcom.proxy.names import DisplayNames
+from leoflow_xcom.store.connection import StoreClient
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.registry import PolicyStore
 from leoflow_xcom.store.runs import RunRegistry
@@ -84,7 +83,7 @@ def _utf8_prefix(head: bytes) -> str:
 
 
 class Catalog:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: StoreClient) -> None:
         self._client = client
         self._reader = XComReader(client)
         self._runs = RunRegistry(client)
