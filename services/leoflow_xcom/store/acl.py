@@ -8,7 +8,7 @@ Lua scripts in `store/scripts.py` call (Redis checks those against the caller's 
   scripts and run them with EVALSHA_RO only (the `no-writes` listing script).
 - `xcom-admin` (`leoflow-xcom init`): the operator's user; stamps the layout, publishes policies,
   loads the ACL file.
-- `healthcheck`: PING only, no keys, for the Redis container's healthcheck.
+- `healthcheck`: PING and CLUSTER INFO only, no keys, for the Redis containers' healthchecks.
 - `xcom-replication`: what a replica sends its primary (PSYNC, REPLCONF, PING), for the
   `masteruser`/`masterauth` of every node of a Redis Cluster or Sentinel group.
 - `xcom-sentinel`: what Sentinel sends the nodes it watches and fails over (Redis's documented
@@ -180,7 +180,16 @@ def admin_user_rules(password: str) -> list[str]:
 
 
 def healthcheck_user_rules(password: str) -> list[str]:
-    return ["reset", "on", password_hash(password), "resetchannels", "-@all", "+ping"]
+    # CLUSTER INFO: a cluster node's healthcheck waits for `cluster_state:ok` (state only).
+    return [
+        "reset",
+        "on",
+        password_hash(password),
+        "resetchannels",
+        "-@all",
+        "+ping",
+        "+cluster|info",
+    ]
 
 
 def replication_user_rules(password: str) -> list[str]:
