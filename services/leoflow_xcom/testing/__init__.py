@@ -1,0 +1,1 @@
+"""Development harness: real Redis processes and friends for tests, benchmarks and load tests."""
