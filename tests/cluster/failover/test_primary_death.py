@@ -1,0 +1,269 @@
+"""A primary SIGKILLed under SDK load through two service replicas, on a real Redis Cluster
+(3 primaries + 3 replicas) and a real Sentinel group (1 primary, 2 replicas, 3 Sentinels).
+
+Each scenario prints one `FAILOVER` line: how long the dead primary's slots refused writes,
+what the writers on the other shards saw, and how many acknowledged pushes were lost. With
+LEOFLOW_REDIS_MIN_REPLICA_ACKS=1 nothing acknowledged may be lost, also when the replicas
+were stalled (SIGSTOP) for a second before the primary died; without it the loss is printed
+(and is the price of asynchronous replication, so the docs quote it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.cluster
+
+from leoflow_xcom.core import keys
+from leoflow_xcom.settings import RedisSettings
+from leoflow_xcom.store.connection import StoreClient, connect
+from leoflow_xcom.store.layout import ensure_layout
+from leoflow_xcom.testing.cluster import LocalCluster
+from leoflow_xcom.testing.sentinel import LocalSentinelGroup
+from tests.cluster.failover.load import WRITER_TASK, Load, Writer
+from tests.conftest import Mint, publish_test_policies
+from tests.redis_proc import RedisProcess, find_binary
+from tests.service_proc import ServiceProcess
+
+pytestmark = pytest.mark.failover
+
+DAG = "test_dag"
+BEFORE_S = 1.5  # load before the fault
+AFTER_S = 1.5  # load after the first write the failover let through
+STALL_S = 1.0  # replicas SIGSTOPped this long before the primary dies
+RECOVERY_BOUND_S = 30.0  # the failover must let writes through within this
+PRINTED: list[str] = []
+
+
+def _binary() -> str:
+    found = find_binary("redis")
+    if found is None:
+        pytest.fail("no redis-server binary (`make test` installs it)", pytrace=False)
+    return found
+
+
+@dataclasses.dataclass
+class Figures:
+    mode: str
+    acks: int
+    stalled: bool
+    gap_s: float  # kill -> first push acknowledged on the dead primary's slots
+    refused_on_victim: int
+    refused_elsewhere: int
+    acknowledged: int
+    lost: int
+
+    def line(self) -> str:
+        return (
+            f"FAILOVER {self.mode} acks={self.acks} replica_stalled={self.stalled}: "
+            f"writes refused on the dead primary's slots for {self.gap_s:.2f} s "
+            f"({self.refused_on_victim} refusals), refusals on other shards="
+            f"{self.refused_elsewhere}, acknowledged={self.acknowledged} lost={self.lost}"
+        )
+
+
+@contextlib.contextmanager
+def _services(
+    settings: dict[str, str], signing_key_file: Path, acks: int
+) -> Iterator[list[ServiceProcess]]:
+    services = [
+        ServiceProcess(
+            "redis://127.0.0.1:1/0",  # unused outside standalone mode
+            signing_key_file,
+            LEOFLOW_REDIS_MIN_REPLICA_ACKS=str(acks),
+            LEOFLOW_XCOM_QUOTA_TASK_INSTANCE_COUNT="0",
+            LEOFLOW_XCOM_QUOTA_RUN_COUNT="0",
+            **settings,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for service in services:
+            service.start()
+        yield services
+    finally:
+        for service in services:
+            service.kill()
+
+
+def _prepare(client: StoreClient) -> None:
+    ensure_layout(client)
+    publish_test_policies(client)  # type: ignore[arg-type]
+
+
+def _lost(client: StoreClient, writers: list[Writer]) -> int:
+    lost = 0
+    for writer in writers:
+        run = keys.run_keys(DAG, writer.run_id)
+        for key, i in list(writer.acknowledged.items()):
+            got = client.get(run.value(keys.member(WRITER_TASK, -1, key)))
+            text = got.decode() if isinstance(got, bytes) else str(got or "")
+            lost += f'"i":{i}' not in text.replace(" ", "")
+    return lost
+
+
+def _run(
+    writers: list[Writer],
+    victim_runs: set[str],
+    kill: RedisProcess,
+    stall: list[RedisProcess],
+) -> tuple[float, float]:
+    """The scenario's timeline; returns (kill time, first victim success after it)."""
+    victims = [w for w in writers if w.run_id in victim_runs]
+    with Load(writers):
+        time.sleep(BEFORE_S)
+        for replica in stall:
+            replica.pause()
+        if stall:
+            time.sleep(STALL_S)
+        killed = time.monotonic()
+        kill.kill()
+        for replica in stall:
+            replica.resume()
+        deadline = killed + RECOVERY_BOUND_S
+        while True:
+            firsts = [w.first_success_after(killed) for w in victims]
+            if all(f is not None for f in firsts):
+                back = max(f for f in firsts if f is not None)
+                break
+            assert time.monotonic() < deadline, "writes never came back after the failover"
+            time.sleep(0.02)
+        time.sleep(AFTER_S)
+    return killed, back
+
+
+def _report(
+    mode: str, acks: int, stalled: bool, writers: list[Writer], victim_runs: set[str],
+    killed: float, back: float, lost: int,
+) -> Figures:  # fmt: skip
+    on_victim = [r for w in writers if w.run_id in victim_runs for r in w.refusals]
+    elsewhere = [r for w in writers if w.run_id not in victim_runs for r in w.refusals]
+    figures = Figures(
+        mode=mode,
+        acks=acks,
+        stalled=stalled,
+        gap_s=back - killed,
+        refused_on_victim=len(on_victim),
+        refused_elsewhere=len(elsewhere),
+        acknowledged=sum(len(w.acknowledged) for w in writers),
+        lost=lost,
+    )
+    line = figures.line()
+    print(line, flush=True)
+    PRINTED.append(line)
+    unexpected = {code for _, _, code in on_victim} - {"UNAVAILABLE/STORE_UNAVAILABLE"}
+    assert not unexpected, f"refusals other than STORE_UNAVAILABLE: {unexpected}"
+    return figures
+
+
+# --- Redis Cluster -------------------------------------------------------------------------
+
+
+def _shard_of(client: redis.cluster.RedisCluster, key: str) -> int:
+    return int(client.get_node_from_key(key).port)  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.parametrize(
+    ("acks", "stalled"), [(0, False), (0, True), (1, False), (1, True)], ids=str
+)
+def test_cluster_primary_sigkill_under_load(
+    acks: int, stalled: bool, tmp_path: Path, signing_key_file: Path, mint: Mint
+) -> None:
+    cluster = LocalCluster(_binary(), tmp_path / "cluster").start()
+    try:
+        print(f"\ncluster 3+3 up in {cluster.bring_up_seconds:.2f} s")
+        settings = RedisSettings(mode="cluster", nodes=cluster.nodes_setting)
+        client = connect(settings)
+        assert isinstance(client, redis.cluster.RedisCluster)
+        _prepare(client)
+        # The victim shard must not hold the global slot (run registration): its death would
+        # stall every push, which the other scenarios' figures would hide.
+        global_shard = _shard_of(client, keys.LAYOUT_KEY)
+        shards = sorted({n.port for n in cluster.primaries()})
+        victim_port = next(p for p in shards if p != global_shard)
+        runs: dict[int, list[str]] = {p: [] for p in shards}
+        for i in range(1000):
+            run_id = f"failover_{i}"
+            port = _shard_of(client, keys.run_keys(DAG, run_id).index)
+            if len(runs[port]) < 2:
+                runs[port].append(run_id)
+            if all(len(r) == 2 for r in runs.values()):
+                break
+        env = {"LEOFLOW_REDIS_MODE": "cluster", "LEOFLOW_REDIS_NODES": cluster.nodes_setting}
+        with _services(env, signing_key_file, acks) as services:
+            # Each shard's two runs go through different service replicas.
+            writers = [
+                Writer(run_id, services[j].target, mint(DAG, run_id, WRITER_TASK))
+                for shard_runs in runs.values()
+                for j, run_id in enumerate(shard_runs)
+            ]
+            victim = next(n for n in cluster.nodes if n.port == victim_port)
+            replicas = cluster.replicas_of(victim)
+            stall = replicas if stalled else []
+            killed, back = _run(writers, set(runs[victim_port]), victim, stall)
+        client.close()
+        audit = connect(settings)
+        try:
+            lost = _lost(audit, writers)
+        finally:
+            audit.close()
+        figures = _report(
+            "cluster", acks, stalled, writers, set(runs[victim_port]), killed, back, lost
+        )
+    finally:
+        cluster.stop()
+    assert figures.acknowledged > 0
+    assert figures.refused_elsewhere == 0, "a shard whose primary lived refused writes"
+    if acks:
+        assert figures.lost == 0
+
+
+# --- Sentinel ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("acks", "stalled"), [(0, False), (0, True), (1, False), (1, True)], ids=str
+)
+def test_sentinel_primary_sigkill_under_load(
+    acks: int, stalled: bool, tmp_path: Path, signing_key_file: Path, mint: Mint
+) -> None:
+    group = LocalSentinelGroup(_binary(), tmp_path / "sentinel").start()
+    try:
+        print(f"\nSentinel group up in {group.bring_up_seconds:.2f} s")
+        settings = RedisSettings(
+            mode="sentinel", nodes=group.nodes_setting, sentinel_master=group.master
+        )
+        client = connect(settings)
+        _prepare(client)
+        client.close()
+        env = {
+            "LEOFLOW_REDIS_MODE": "sentinel",
+            "LEOFLOW_REDIS_NODES": group.nodes_setting,
+            "LEOFLOW_REDIS_SENTINEL_MASTER": group.master,
+        }
+        with _services(env, signing_key_file, acks) as services:
+            run_ids = [f"failover_{i}" for i in range(4)]
+            writers = [
+                Writer(run_id, services[i % 2].target, mint(DAG, run_id, WRITER_TASK))
+                for i, run_id in enumerate(run_ids)
+            ]
+            primary = next(s for s in group.servers if s.port == group.current_primary_port())
+            replicas = [s for s in group.servers if s is not primary]
+            killed, back = _run(writers, set(run_ids), primary, replicas if stalled else [])
+        audit = connect(settings)
+        try:
+            lost = _lost(audit, writers)
+        finally:
+            audit.close()
+        figures = _report("sentinel", acks, stalled, writers, set(run_ids), killed, back, lost)
+    finally:
+        group.stop()
+    assert figures.acknowledged > 0
+    if acks:
+        assert figures.lost == 0
