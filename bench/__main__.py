@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import profile, report, stack
+from bench import cluster, profile, report, stack
 from bench.runner import ClientPool, Raw, Runner
 from bench.stats import Series, cdf_points
 
@@ -63,6 +63,10 @@ THROUGHPUT = [
 ]
 
 
+def _say(what: str) -> None:
+    print(f"bench: {what}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run (~30 s)")
@@ -70,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--advisory", action="store_true", help="exit 0 on missed targets (CI smoke on shared CPUs)"
     )
-    parser.add_argument("--only", help="comma-separated scenarios to run (default: all)")
+    parser.add_argument(
+        "--only",
+        help="comma-separated scenarios to run (default: all); `cluster`: the Redis Cluster "
+        "section",
+    )
     parser.add_argument("--payload", type=int, default=1024, help="value size in bytes")
     parser.add_argument(
         "--update-docs",
@@ -87,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds, single, busy = (1, 1.0, 0.7) if args.quick else (3, 1.2, 1.5)
     levels = [1, 8] if args.quick else [1, 2, 4, 8, 16]
     only = set(args.only.split(",")) if args.only else None
+    with_cluster = only is None or "cluster" in only
     latency = [n for n in LATENCY if only is None or n in only]
     throughput = [n for n in THROUGHPUT if only is None or n in only]
     load_before = os.getloadavg()
@@ -128,9 +137,19 @@ def main(argv: list[str] | None = None) -> int:
                 print("bench: profiling with py-spy", flush=True)
                 profile.record(runner, pool, out)
         finally:
+            if not with_cluster:
+                pool.close()
+    found_cluster: list[report.Check] = []
+    if with_cluster:
+        # After the main stack stopped: the cluster section runs its own standalone beside it.
+        print("bench: Redis Cluster section (3+3 nodes) beside standalone", flush=True)
+        try:
+            more, found_cluster = cluster.measure(pool, args.payload, rounds, single, _say)
+        finally:
             pool.close()
+        series += more
     load_after = os.getloadavg()
-    found = report.checks(series)
+    found = report.checks(series) + found_cluster
     info = {
         **report.machine(),
         "load_before": load_before[0],

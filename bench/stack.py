@@ -33,6 +33,8 @@ class Stack:
     target: str
     signing_key: bytes
     workdir: Path
+    # False when the Redis deployment is shared with other stacks (the cluster section).
+    owns_redis: bool = True
 
     def token(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
         return tokens.mint(
@@ -53,7 +55,8 @@ class Stack:
             except subprocess.TimeoutExpired:
                 self.service.kill()
                 self.service.wait(5)
-        self.redis.stop()
+        if self.owns_redis:
+            self.redis.stop()
 
     def __enter__(self) -> Stack:
         return self
@@ -83,12 +86,21 @@ BENCH_SERVER = [sys.executable, "-m", "bench.server"]
 
 
 def start(
-    *, command: list[str] | None = None, workers: int = 32, log_name: str = "service"
+    *,
+    command: list[str] | None = None,
+    workers: int = 32,
+    log_name: str = "service",
+    redis: RedisProcess | None = None,
+    redis_env: dict[str, str] | None = None,
 ) -> Stack:
-    """command: how to run the service (default: the bench server, with the echo service)."""
+    """command: how to run the service (default: the bench server, with the echo service).
+    redis/redis_env: a Redis deployment someone else started and prepared (its policies
+    published), the node whose CPU is sampled and the LEOFLOW_REDIS_* settings reaching it."""
     workdir = Path(tempfile.mkdtemp(prefix="leoflow-bench-"))
-    redis = RedisProcess(redis_binary(), workdir / "redis").start()
-    publish_example_policies(redis)
+    owns_redis = redis is None
+    if redis is None:
+        redis = RedisProcess(redis_binary(), workdir / "redis").start()
+        publish_example_policies(redis)
     key = secrets.token_urlsafe(48)
     key_file = workdir / "signing-key"
     key_file.write_text(key)
@@ -101,13 +113,14 @@ def start(
         "LEOFLOW_XCOM_SIGNING_KEY_FILE": str(key_file),
         "LEOFLOW_XCOM_WORKERS": str(workers),
         "LEOFLOW_XCOM_DRAIN_SECONDS": "2",
+        **(redis_env or {}),
     }
     log = open(workdir / f"{log_name}.log", "wb")  # lives as long as the child
     service = subprocess.Popen(
         command or BENCH_SERVER, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
     )
     target = f"127.0.0.1:{port}"
-    stack = Stack(redis, service, target, key.encode(), workdir)
+    stack = Stack(redis, service, target, key.encode(), workdir, owns_redis)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if service.poll() is not None:
