@@ -1,5 +1,6 @@
-"""A layout-1 store (as the previous release wrote it) is upgraded in place to layout 2: the
-values stay, the by-key index, quota counters and time-ordered run indexes are rebuilt."""
+"""Older stores (as earlier releases wrote them) are upgraded in place to layout 3: layout 1
+gets its by-key index, quota counters and time-ordered run indexes rebuilt, layout 2's global
+keys move under the global hash tag; the values stay."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import redis
 
 from leoflow_xcom.core import keys
-from leoflow_xcom.core.errors import XComQuotaExceededError
+from leoflow_xcom.core.errors import LayoutMismatchError, XComQuotaExceededError
 from leoflow_xcom.core.model import ListFilter, Selector, XComRef
 from leoflow_xcom.core.quotas import Quota
 from leoflow_xcom.settings import RedisSettings
@@ -52,7 +53,7 @@ def test_layout_1_is_migrated_in_place(raw: redis.Redis, any_redis_server: Redis
     big = [("mapped", i, "out") for i in range(BATCH + 7)]  # more than one batch
     _write_v1(raw, "d", "r1", [*big, ("t", -1, "a"), ("t", -1, "b")])
     _write_v1(raw, "d:x", "r {2}", [("t", -1, "a")])
-    raw.set(keys.LAYOUT_KEY, "1")
+    raw.set(keys.V2_LAYOUT_KEY, "1")
     client = connect(RedisSettings(url=any_redis_server.url))
     ensure_layout(client)
     assert raw.get(keys.LAYOUT_KEY) == str(keys.LAYOUT_VERSION).encode()
@@ -74,3 +75,78 @@ def test_layout_1_is_migrated_in_place(raw: redis.Redis, any_redis_server: Redis
     assert int(raw.hget(rk.quota, "n") or 0) == 2
     ensure_layout(client)  # a second start finds layout 2 and changes nothing
     assert raw.zcard(rk.by_key) == 2
+
+
+def test_layout_2_is_migrated_to_layout_3_and_reads_back(
+    raw: redis.Redis, any_redis_server: RedisProcess
+) -> None:
+    """Pushed by the previous release's own push script (layout 2, untagged global keys),
+    with its policies published under the old names; `ensure_layout` (what init runs) moves
+    everything under the global hash tag and every read works."""
+    from tests.store import layout2
+
+    push = raw.register_script(layout2.PUSH)
+    pushed: dict[tuple[str, str, str], bytes] = {}
+    for dag, run in (("d", "r1"), ("d", "r2"), ("d:x", "r {2}")):
+        for task, key in (("t", "a"), ("u", "b")):
+            member = keys.member(task, -1, key)
+            rk = keys.run_keys(dag, run)
+            value = f'{{"{dag}/{run}/{task}/{key}": 1}}'.encode()
+            push(
+                keys=[
+                    rk.value(member),
+                    rk.index,
+                    rk.expiry,
+                    rk.meta,
+                    rk.by_key,
+                    rk.quota,
+                    layout2.RUNS_ALL_KEY,
+                    layout2.dag_runs_key(keys.escape(dag)),
+                ],
+                args=[value, 3_600_000, member, b"", keys.run_member(dag, run), 0, 0, 0, 0],
+            )
+            pushed[(dag, run, f"{task}/{key}")] = value
+    raw.hset(layout2.POLICIES_KEY, mapping={"d": '{"dag_id": "d", "tasks": []}'})
+    raw.set(layout2.POLICIES_REV_KEY, 7)
+    raw.hset(layout2.RETIRED_POLICIES_KEY, mapping={"gone": '{"until_ms": 1}'})
+    raw.set(layout2.LAYOUT_KEY, "2")
+
+    client = connect(RedisSettings(url=any_redis_server.url))
+    ensure_layout(client)
+    assert raw.get(keys.LAYOUT_KEY) == b"3"
+    assert raw.get(layout2.LAYOUT_KEY) == b"3"  # a layout-2 service now refuses the store
+    for old in (
+        layout2.POLICIES_KEY,
+        layout2.POLICIES_REV_KEY,
+        layout2.RETIRED_POLICIES_KEY,
+        layout2.RUNS_ALL_KEY,
+        layout2.dag_runs_key("d"),
+    ):
+        assert raw.exists(old) == 0, old
+    assert raw.hget(keys.POLICIES_KEY, "d") is not None
+    assert raw.get(keys.POLICIES_REV_KEY) == b"7"
+    assert raw.hexists(keys.RETIRED_POLICIES_KEY, "gone")
+    runs = RunRegistry(client)
+    assert set(runs.page(None, 0, 10)) == {("d", "r1"), ("d", "r2"), ("d:x", "r {2}")}
+    assert set(runs.page("d", 0, 10)) == {("d", "r1"), ("d", "r2")}
+    assert 0 < raw.pttl(keys.RUNS_ALL_KEY) <= 3_600_000
+    reader = XComReader(client)
+    for (dag, run, name), value in pushed.items():
+        task, key = name.split("/")
+        assert reader.fetch(dag, run, XComRef(task, key)) == value
+        assert reader.list(dag, run, ListFilter(task_id=task)).total == 1
+    # Writes go on in layout 3: the run stays listed once, its counters carry on.
+    XComWriter(client).push("d", "r1", XComRef("t", "c"), b"1", 60)
+    assert runs.page("d", 0, 10).count(("d", "r1")) == 1
+    assert int(raw.hget(keys.run_keys("d", "r1").quota, "n") or 0) == 3
+    ensure_layout(client)  # a second start finds layout 3 and changes nothing
+    assert raw.get(keys.POLICIES_REV_KEY) == b"7"
+    client.close()
+
+
+def test_an_unknown_old_layout_is_refused(raw: redis.Redis, any_redis_server: RedisProcess) -> None:
+    raw.set(keys.V2_LAYOUT_KEY, "9")
+    client = connect(RedisSettings(url=any_redis_server.url))
+    with pytest.raises(LayoutMismatchError, match="layout version 9"):
+        ensure_layout(client)
+    client.close()

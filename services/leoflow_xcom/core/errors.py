@@ -292,6 +292,19 @@ class StoreUnavailableError(XComError):
             {"detail": why},
         )
 
+    @classmethod
+    def unconfirmed(cls, acked: int, wanted: int, timeout_ms: int) -> StoreUnavailableError:
+        """The write reached the primary, but too few replicas confirmed it in time."""
+        why = (
+            f"only {acked} of the {wanted} Redis replicas required "
+            f"(LEOFLOW_REDIS_MIN_REPLICA_ACKS) confirmed the write within {timeout_ms} ms"
+        )
+        return cls(
+            f"the XCom store (Redis) could not confirm the write: {why}. It may have been "
+            f"applied on the primary; pushes are idempotent per key, so retrying is safe.",
+            {"detail": why},
+        )
+
 
 class LayoutMismatchError(XComError):
     code = StatusCode.FAILED_PRECONDITION

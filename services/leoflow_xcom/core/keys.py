@@ -23,18 +23,26 @@ the same key. The member separator `!` sorts below every character an escaped id
 a task sorts before the tasks whose ids extend it (`a` < `a1`), and the fixed-width map index
 keeps lexical order equal to numeric order.
 
-Global keys (not per run): the layout version, the DAG policy registry and the run indexes
+Global keys (not per run) share one hash tag, `{global}`, so they sit in one hash slot and a
+transaction over several of them (the policy registry and its revision) works on Redis Cluster:
 
-    xcom:runs:all                   zset     every run, score = expiry of its newest value
-    xcom:runs:dag:<dag>             zset     the same, for one DAG
+    xcom:{global}:layout            string   the layout version
+    xcom:{global}:policies          hash     dag_id -> policy JSON
+    xcom:{global}:policies:rev      string   publication counter
+    xcom:{global}:policies:retired  hash     removed policies, kept while their values live
+    xcom:{global}:runs:all          zset     every run, score = expiry of its newest value
+    xcom:{global}:runs:dag:<dag>    zset     the same, for one DAG
 
-written by every push (so a retried push is always listed) and pruned by score, so listing
-runs newest-first or oldest-first is O(page) whatever the number of runs. They are the only
-keys a push touches outside its run's hash slot: on Redis Cluster they would need their own
-slot-aware registration (the appliance runs one Redis node).
+The run indexes are written by every push (so a retried push is always listed) and pruned by
+score, so listing runs newest-first or oldest-first is O(page) whatever the number of runs. A
+run tag always holds an escaped `:` between DAG and run, so no run shares the global slot.
+Outside a cluster the push script writes them in the same call; on a cluster they live in
+another slot than the run, so the service writes them with a second idempotent call on every
+push and acknowledges the push only when both succeeded (store/writer.py).
 
-Layout 2 added the key index, the quota counters and the time-ordered run indexes; a layout-1
-store is migrated in place at start (store/migrate.py).
+Layout 2 added the key index, the quota counters and the time-ordered run indexes; layout 3
+moved the global keys under the `{global}` tag. Older stores are migrated in place by
+`leoflow-xcom init` (store/migrate.py).
 """
 
 from __future__ import annotations
@@ -44,18 +52,30 @@ import functools
 from typing import Final
 from urllib.parse import quote, unquote
 
-LAYOUT_VERSION: Final = 2
-LAYOUT_KEY: Final = "xcom:layout"
-POLICIES_KEY: Final = "xcom:policies"
-POLICIES_REV_KEY: Final = "xcom:policies:rev"
+LAYOUT_VERSION: Final = 3
+# The hash tag of every global key: one slot on Redis Cluster.
+GLOBAL_TAG: Final = "xcom:{global}"
+LAYOUT_KEY: Final = f"{GLOBAL_TAG}:layout"
+POLICIES_KEY: Final = f"{GLOBAL_TAG}:policies"
+POLICIES_REV_KEY: Final = f"{GLOBAL_TAG}:policies:rev"
 # hash dag_id -> {"until_ms", "policy"}: policies removed by `dags rm`/`apply --prune`, kept
 # for reads until the DAG's last values can have expired.
-RETIRED_POLICIES_KEY: Final = "xcom:policies:retired"
+RETIRED_POLICIES_KEY: Final = f"{GLOBAL_TAG}:policies:retired"
+RUNS_ALL_KEY: Final = f"{GLOBAL_TAG}:runs:all"
 # Every key this service touches starts with this (ACL key patterns use it).
 KEY_PATTERN: Final = "xcom:*"
-# Layout 1's run registry (zset, all scores 0); layout 2 replaces it with the run indexes.
+# Layouts 1 and 2 kept the global keys untagged. Layout 3 still stamps the old layout key, so
+# a layout-2 service started against a layout-3 store refuses it instead of writing beside it.
+V2_LAYOUT_KEY: Final = "xcom:layout"
+V2_GLOBAL_KEYS: Final = {
+    "xcom:policies": POLICIES_KEY,
+    "xcom:policies:rev": POLICIES_REV_KEY,
+    "xcom:policies:retired": RETIRED_POLICIES_KEY,
+    "xcom:runs:all": RUNS_ALL_KEY,
+}
+V2_DAG_RUNS_PREFIX: Final = "xcom:runs:dag:"
+# Layout 1's run registry (zset, all scores 0); layout 2 replaced it with the run indexes.
 LEGACY_RUNS_KEY: Final = "xcom:runs"
-RUNS_ALL_KEY: Final = "xcom:runs:all"
 RUN_INFO_FIELD: Final = "@run"  # cannot clash: members start with a percent-encoded task id
 # Set by the first push of a run (HSETNX on every push): the fallback time the UI proxy shows
 # for a run whose tokens carried no dates.
@@ -104,7 +124,7 @@ def run_keys(dag_id: str, run_id: str) -> RunKeys:
 
 def dag_runs_key(dag_id: str) -> str:
     """The time-ordered run index of one DAG."""
-    return f"xcom:runs:dag:{escape(dag_id)}"
+    return f"{GLOBAL_TAG}:runs:dag:{escape(dag_id)}"
 
 
 def run_bookkeeping(dag_id: str, run_id: str) -> list[str]:

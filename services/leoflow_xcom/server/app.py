@@ -75,6 +75,8 @@ class Housekeeper:
                 removed = self._runs.prune()
             except XComError as exc:
                 log.warning("run registry prune failed: %s", exc.message)
+            except Exception:  # the housekeeper must outlive anything; it tries again later
+                log.exception("run registry prune failed unexpectedly")
             else:
                 if removed:
                     log.info("pruned %d expired runs from the run registry", removed)
@@ -153,7 +155,7 @@ def start(
         TokenVerifier(serve.signing_key(), max_lifetime=serve.max_token_lifetime),
         policies,
         XComReader(client),
-        XComWriter(client),
+        XComWriter(client, redis_settings.min_replica_acks, redis_settings.wait_timeout_ms),
     )
     # Streams hold a thread each: these pools keep some for unary calls and health checks.
     guard = StreamGuard(

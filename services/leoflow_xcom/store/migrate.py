@@ -1,6 +1,14 @@
-"""In-place migration of a layout-1 store to layout 2, run once by the first process that
-finds layout 1 (`serve`, `init`, `dags apply`).
+"""In-place migration of a layout-1 or layout-2 store to layout 3, run once by the first
+process that finds an older layout (`init`, also `serve` and `dags apply`).
 
+Layout 3 moves the global keys (layout version, policy registry, run indexes) under one hash
+tag (core/keys.py), so they share a slot on Redis Cluster. Each is merged into its new name
+(zsets by the newest score, hashes keeping a field the new key already has, the policy
+revision by the higher count) and the old one deleted, so an interrupted migration is simply
+run again. Layouts 1 and 2 only ever ran on one Redis node (not a cluster). Both layout keys
+end up saying 3: a layout-2 service started afterwards refuses the store.
+
+Layout 1 to 2:
 Layout 2 adds, per run, the by-key index and the quota counters, and replaces the lexical run
 registry `xcom:runs` with the time-ordered run indexes. Values, their TTLs and the existing
 indexes stay as they are, so nothing is rewritten that a reader depends on. Each run is rebuilt
@@ -19,10 +27,11 @@ from typing import cast
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.errors import LayoutMismatchError
 from leoflow_xcom.store.connection import StoreClient
+from leoflow_xcom.store.node_scripts import NodeScript
 
 log = logging.getLogger(__name__)
 
-LOCK_KEY = "xcom:layout:migrating"
+LOCK_KEY = f"{keys.GLOBAL_TAG}:layout:migrating"
 LOCK_SECONDS = 600
 BATCH = 1_000
 RUNS_PER_READ = 500
@@ -70,57 +79,108 @@ return #members
 """
 
 
-def migrate_from_v1(client: StoreClient, wait_seconds: float = 120.0) -> None:
-    """Bring a layout-1 store to layout 2 (or wait for another process doing it)."""
+def migrate(client: StoreClient, found: bytes, wait_seconds: float = 120.0) -> None:
+    """Bring a layout-1 or layout-2 store (`found`: the old layout key's value) to layout 3,
+    or wait for another process doing it."""
     if not client.set(LOCK_KEY, "1", nx=True, ex=LOCK_SECONDS):
-        _wait_for_other(client, wait_seconds)
+        _wait_for_other(client, found, wait_seconds)
         return
     try:
-        rebuild = client.register_script(REBUILD_RUN)
-        runs = members = 0
-        start = 0
-        while True:
-            chunk = cast(
-                list[bytes],
-                client.zrangebylex(keys.LEGACY_RUNS_KEY, "-", "+", start=start, num=RUNS_PER_READ),
-            )
-            for raw in chunk:
-                try:
-                    dag_id, run_id = keys.parse_run_member(raw.decode())
-                except (ValueError, UnicodeDecodeError):
-                    continue  # not written by layout 1: nothing to rebuild
-                offset = 0
-                while True:
-                    done = int(
-                        rebuild(
-                            keys=keys.run_bookkeeping(dag_id, run_id),
-                            args=[offset, BATCH, keys.run_member(dag_id, run_id)],
-                        )
-                    )
-                    offset += done
-                    if done < BATCH:
-                        break
-                runs += 1
-                members += offset
-            if len(chunk) < RUNS_PER_READ:
-                break
-            start += len(chunk)
-        client.delete(keys.LEGACY_RUNS_KEY)
+        if found == b"1":
+            _rebuild_v1_runs(client)
+        moved = _move_global_keys(client)
         client.set(keys.LAYOUT_KEY, keys.LAYOUT_VERSION)
-        log.info("migrated the XCom store from layout 1 to 2: %d runs, %d XComs", runs, members)
+        client.set(keys.V2_LAYOUT_KEY, keys.LAYOUT_VERSION)
+        log.info(
+            "migrated the XCom store from layout %s to %d (%d global keys moved)",
+            found.decode(errors="replace"),
+            keys.LAYOUT_VERSION,
+            moved,
+        )
     finally:
         client.delete(LOCK_KEY)
 
 
-def _wait_for_other(client: StoreClient, wait_seconds: float) -> None:
+def migrate_from_v1(client: StoreClient, wait_seconds: float = 120.0) -> None:
+    """Bring a layout-1 store to the current layout."""
+    migrate(client, b"1", wait_seconds)
+
+
+def _rebuild_v1_runs(client: StoreClient) -> None:
+    rebuild = NodeScript(client, REBUILD_RUN)
+    runs = members = 0
+    start = 0
+    while True:
+        chunk = cast(
+            list[bytes],
+            client.zrangebylex(keys.LEGACY_RUNS_KEY, "-", "+", start=start, num=RUNS_PER_READ),
+        )
+        for raw in chunk:
+            try:
+                dag_id, run_id = keys.parse_run_member(raw.decode())
+            except (ValueError, UnicodeDecodeError):
+                continue  # not written by layout 1: nothing to rebuild
+            offset = 0
+            while True:
+                done = int(
+                    rebuild(
+                        keys.run_bookkeeping(dag_id, run_id),
+                        [offset, BATCH, keys.run_member(dag_id, run_id)],
+                    )
+                )
+                offset += done
+                if done < BATCH:
+                    break
+            runs += 1
+            members += offset
+        if len(chunk) < RUNS_PER_READ:
+            break
+        start += len(chunk)
+    client.delete(keys.LEGACY_RUNS_KEY)
+    log.info("rebuilt layout 1's runs: %d runs, %d XComs", runs, members)
+
+
+def _move_global_keys(client: StoreClient) -> int:
+    pairs = dict(keys.V2_GLOBAL_KEYS)
+    for raw in client.scan_iter(match=f"{keys.V2_DAG_RUNS_PREFIX}*", count=1000):
+        old = raw.decode() if isinstance(raw, bytes) else str(raw)
+        pairs[old] = f"{keys.GLOBAL_TAG}:runs:dag:{old.removeprefix(keys.V2_DAG_RUNS_PREFIX)}"
+    moved = 0
+    for old, new in pairs.items():
+        kind = client.type(old)
+        kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+        if kind == "none":
+            continue
+        ttl = int(client.pttl(old))
+        if kind == "zset":
+            items = cast(list[tuple[bytes, float]], client.zrange(old, 0, -1, withscores=True))
+            for i in range(0, len(items), BATCH):
+                client.zadd(new, dict(items[i : i + BATCH]), gt=True)
+        elif kind == "hash":
+            for field, value in cast(dict[bytes, bytes], client.hgetall(old)).items():
+                client.hsetnx(new, field, value)
+        elif kind == "string":
+            old_count = int(cast(bytes, client.get(old)) or 0)
+            if old_count > int(cast(bytes | None, client.get(new)) or 0):
+                client.set(new, old_count)
+        else:
+            continue  # not ours: left as it is
+        if ttl > 0 and int(client.pttl(new)) < ttl:
+            client.pexpire(new, ttl)
+        client.delete(old)
+        moved += 1
+    return moved
+
+
+def _wait_for_other(client: StoreClient, found: bytes, wait_seconds: float) -> None:
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if client.get(keys.LAYOUT_KEY) == str(keys.LAYOUT_VERSION).encode():
             return
         time.sleep(0.5)
     raise LayoutMismatchError(
-        f"another process has been migrating the XCom store from layout 1 to "
+        f"another process has been migrating the XCom store from layout {found.decode()} to "
         f"{keys.LAYOUT_VERSION} for over {wait_seconds:.0f} s; check its logs. If it died, "
         f"delete the key {LOCK_KEY} (it also expires in {LOCK_SECONDS} s) and start again.",
-        {"found": "1", "supported": str(keys.LAYOUT_VERSION)},
+        {"found": found.decode(), "supported": str(keys.LAYOUT_VERSION)},
     )

@@ -6,20 +6,16 @@ The UI proxy and the gRPC service share this class.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-from collections.abc import Sequence
-from typing import Any, cast
-
-import redis
-import redis.exceptions
+from typing import cast
 
 from leoflow_xcom.core import keys, limits
 from leoflow_xcom.core.errors import InvalidRequestError, XComNotFoundError
 from leoflow_xcom.core.model import ListFilter, Page, RunInfo, Selector, XComEntry, XComRef
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import StoreClient, translated
+from leoflow_xcom.store.node_scripts import NodeScript
 
 log = logging.getLogger(__name__)
 
@@ -161,36 +157,12 @@ def _entry(dag_id: str, run_id: str, raw_member: bytes, raw_meta: bytes) -> XCom
     return XComEntry(dag_id, run_id, task_id, map_index, key, size, pushed, expires)
 
 
-class ReadOnlyScript:
+class ReadOnlyScript(NodeScript):
     """A `no-writes` script run with EVALSHA_RO. Plain EVALSHA declares its keys as written, so
     Redis would refuse it to a read-only ACL user (`%R~xcom:*`, the UI proxy)."""
 
     def __init__(self, client: StoreClient, source: str) -> None:
-        self._client = client
-        self._source = source
-        self._sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
-
-    def __call__(self, keys: list[str], args: list[str | int]) -> Any:
-        [reply] = self.many([(keys, args)])
-        return reply
-
-    def many(self, calls: Sequence[tuple[list[str], list[str | int]]]) -> list[Any]:
-        """Each (keys, args) call, pipelined: one round trip for all of them."""
-        try:
-            return self._run(calls)
-        except redis.exceptions.NoScriptError:
-            # Redis restarted or flushed its script cache: load once, run again.
-            self._client.script_load(self._source)
-            return self._run(calls)
-
-    def _run(self, calls: Sequence[tuple[list[str], list[str | int]]]) -> list[Any]:
-        if len(calls) == 1:  # no pipeline object for the common single call
-            keys, args = calls[0]
-            return [self._client.evalsha_ro(self._sha, len(keys), *keys, *args)]
-        with self._client.pipeline(transaction=False) as pipe:
-            for keys, args in calls:
-                pipe.evalsha_ro(self._sha, len(keys), *keys, *args)
-            return list(pipe.execute())
+        super().__init__(client, source, read_only=True)
 
 
 def run_info_from(raw: bytes | None, first_push: bytes | None = None) -> RunInfo:

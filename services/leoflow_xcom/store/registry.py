@@ -194,6 +194,9 @@ class LivePolicies:
             except XComError as exc:
                 self._report(False)
                 log.warning("policy refresh failed: %s", exc.message)
+            except Exception:  # the thread must outlive anything; the next poll tries again
+                self._report(False)
+                log.exception("policy refresh failed unexpectedly")
             else:
                 self._report(True)
 

@@ -1,5 +1,5 @@
 """Server-side Lua scripts. Each touches one run's keys (one hash slot) plus, for PUSH and
-CLEAR, the run indexes.
+CLEAR outside a cluster, the run indexes (REGISTER_RUN writes those on a cluster).
 
 PUSH is the hot path: one round trip, one small reply, atomic. The value, its index entries,
 the quota counters and the run's registration are written together or not at all; a push over
@@ -49,7 +49,25 @@ local function forget(members)
 end
 """
 
-# KEYS: value, index, expiry, meta, by_key, quota, runs (all), runs (this DAG)
+# Shared by PUSH and REGISTER_RUN: list a run in both run indexes (idempotent; GT keeps its
+# newest expiry), drop a bounded number of runs that expired, and let the run indexes outlive
+# no run either.
+_REGISTER = """
+local function register(all_runs, dag_runs, expires, ttl, run, now)
+  for _, idx in ipairs({all_runs, dag_runs}) do
+    redis.call('ZADD', idx, 'GT', expires, run)
+    local gone = math.min(redis.call('ZCOUNT', idx, '-inf', now), 64)
+    if gone > 0 then
+      redis.call('ZREMRANGEBYRANK', idx, 0, gone - 1)
+    end
+    if redis.call('PTTL', idx) < ttl then
+      redis.call('PEXPIRE', idx, ttl)
+    end
+  end
+end
+"""
+
+# KEYS: value, index, expiry, meta, by_key, quota[, runs (all), runs (this DAG)]
 # ARGV: value, ttl_ms, member, run_info ("" when none), run member, then the four quota limits
 #       (run bytes, run count, task instance bytes, task instance count; 0 = none)
 # Returns {expiry (Unix ms)} or, refused over a quota, {-1, which limit (1..4), usage, limit}.
@@ -65,6 +83,7 @@ local ti = string.match(member, '^(.*!)')
 local I, E, M, K, Q = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 """
     + _FORGET
+    + _REGISTER
     + """
 local function prune(n)
   local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, n)
@@ -125,28 +144,37 @@ if redis.call('PTTL', I) < ttl then
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
--- Register the run on every push (idempotent; GT keeps its newest expiry), drop a bounded
--- number of runs that expired, and let the run indexes outlive no run either.
-for i = 7, 8 do
-  redis.call('ZADD', KEYS[i], 'GT', expires, ARGV[5])
-  local gone = math.min(redis.call('ZCOUNT', KEYS[i], '-inf', now), 64)
-  if gone > 0 then
-    redis.call('ZREMRANGEBYRANK', KEYS[i], 0, gone - 1)
-  end
-  if redis.call('PTTL', KEYS[i]) < ttl then
-    redis.call('PEXPIRE', KEYS[i], ttl)
-  end
+-- The run indexes, when given (outside a cluster: same call; on a cluster REGISTER_RUN writes
+-- them in their own slot).
+if #KEYS >= 8 then
+  register(KEYS[7], KEYS[8], expires, ttl, ARGV[5], now)
 end
 return {expires}
+"""
+)
+
+# Register a run in the run indexes on a cluster, where they live in another slot than the run:
+# sent after every successful push (idempotent, so a retry after a partial failure lists it).
+# KEYS: runs (all), runs (this DAG)
+# ARGV: expiry of the pushed value (Unix ms), ttl_ms, run member
+REGISTER_RUN: Final = (
+    """#!lua
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+    + _REGISTER
+    + """
+register(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], now)
+return 1
 """
 )
 
 # Deletes one bounded batch of a run's XComs, the index and quota counters kept in step. The
 # `allow-oom` flag lets it run when Redis is at maxmemory (it only frees memory): MULTI/EXEC
 # would be refused there, so the store could never be cleared while full.
-# KEYS: as PUSH's 2..8 (index, expiry, meta, by_key, quota, runs (all), runs (this DAG))
+# KEYS: as PUSH's 2..8 (index, expiry, meta, by_key, quota[, runs (all), runs (this DAG)])
 # ARGV: min, max (ZRANGEBYLEX bounds on the index), batch size, run key tag, run member
-# Returns {deleted, left in the range}
+# Returns {deleted, left in the range, 1 when the run is now empty}
 CLEAR: Final = (
     """#!lua flags=allow-oom
 local I, E, M, K, Q = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -161,13 +189,18 @@ if #members > 0 then
   forget(members)
 end
 local left = redis.call('ZLEXCOUNT', I, ARGV[1], ARGV[2])
+local emptied = 0
 if redis.call('EXISTS', I) == 0 then
-  -- The run has nothing left: drop its bookkeeping and unlist it.
+  -- The run has nothing left: drop its bookkeeping and unlist it (on a cluster the run
+  -- indexes are in another slot: the caller unlists it when `emptied` says so).
   redis.call('DEL', E, M, K, Q)
-  redis.call('ZREM', KEYS[6], ARGV[5])
-  redis.call('ZREM', KEYS[7], ARGV[5])
+  emptied = 1
+  if #KEYS >= 7 then
+    redis.call('ZREM', KEYS[6], ARGV[5])
+    redis.call('ZREM', KEYS[7], ARGV[5])
+  end
 end
-return {#members, left}
+return {#members, left, emptied}
 """
 )
 

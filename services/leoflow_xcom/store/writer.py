@@ -1,15 +1,26 @@
-"""Writes: push (one script call) and clear (bounded script calls). Service-side only."""
+"""Writes: push (one script call; two on a cluster) and clear (bounded script calls).
+Service-side only.
+
+On Redis Cluster the run indexes live in the global slot, not the run's: the push script writes
+the run's keys, then REGISTER_RUN lists the run, on every push (idempotent). The push is
+acknowledged only when both succeeded, so a retry after a partial failure lists the run.
+
+With `min_replica_acks` > 0 each write is followed, on the same connection, by `WAIT n t`: a
+push is acknowledged only when that many replicas confirmed it (StoreUnavailableError, saying
+the push may have landed, otherwise).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from leoflow_xcom.core import keys
-from leoflow_xcom.core.errors import XComQuotaExceededError
+from leoflow_xcom.core.errors import StoreUnavailableError, XComQuotaExceededError
 from leoflow_xcom.core.model import XComRef
 from leoflow_xcom.core.quotas import SCOPES, Quota
 from leoflow_xcom.store import scripts
-from leoflow_xcom.store.connection import StoreClient, translated
+from leoflow_xcom.store.connection import StoreClient, is_cluster, translated
+from leoflow_xcom.store.node_scripts import NodeScript
 
 # XComs one clear script call deletes: Redis stays responsive between batches of a big run.
 CLEAR_BATCH = 512
@@ -35,10 +46,24 @@ def push_call(
 
 
 class XComWriter:
-    def __init__(self, client: StoreClient) -> None:
+    def __init__(
+        self, client: StoreClient, min_replica_acks: int = 0, wait_timeout_ms: int = 400
+    ) -> None:
         self._client = client
-        self._push = client.register_script(scripts.PUSH)
-        self._clear = client.register_script(scripts.CLEAR)
+        self._cluster = is_cluster(client)
+        self._acks = min_replica_acks
+        self._wait_ms = wait_timeout_ms
+        self._push = NodeScript(client, scripts.PUSH)
+        self._register = NodeScript(client, scripts.REGISTER_RUN)
+        self._clear = NodeScript(client, scripts.CLEAR)
+
+    def _run(self, script: NodeScript, script_keys: list[str], args: list[Any]) -> Any:
+        if not self._acks:
+            return script(script_keys, args)
+        reply, acked = script.acked(script_keys, args, self._acks, self._wait_ms)
+        if acked < self._acks:
+            raise StoreUnavailableError.unconfirmed(acked, self._acks, self._wait_ms)
+        return reply
 
     def push(
         self,
@@ -57,15 +82,26 @@ class XComWriter:
         script_keys, args = push_call(
             dag_id, run_id, member, value, ttl_seconds * 1000, run_info, quota
         )
+        indexes = script_keys[6:]
+        if self._cluster:
+            script_keys = script_keys[:6]  # the run's own slot; the run indexes follow
         with translated():
-            reply: list[Any] = self._push(keys=script_keys, args=args)
+            reply: list[Any] = self._run(self._push, script_keys, args)
         if int(reply[0]) < 0:
             scope, measure = SCOPES[int(reply[1]) - 1]
             adding = len(value) if measure == "bytes" else 1
             raise XComQuotaExceededError.over(
                 scope, measure, int(reply[2]), int(reply[3]), adding, dag_id
             )
-        return int(reply[0])
+        expires = int(reply[0])
+        if self._cluster:
+            with translated():
+                self._run(
+                    self._register,
+                    indexes,
+                    [expires, ttl_seconds * 1000, keys.run_member(dag_id, run_id)],
+                )
+        return expires
 
     def clear(
         self,
@@ -91,13 +127,21 @@ class XComWriter:
             prefix = keys.task_instance_prefix(task_id, map_index)
         low, high = keys.lex_range(prefix)
         script_keys = keys.run_bookkeeping(dag_id, run_id)
-        args: list[str | int] = [low, high, batch, run.tag, keys.run_member(dag_id, run_id)]
+        indexes = script_keys[5:]
+        if self._cluster:
+            script_keys = script_keys[:5]  # the run's own slot; unlisting follows
+        run_member = keys.run_member(dag_id, run_id)
+        args: list[str | int] = [low, high, batch, run.tag, run_member]
         deleted = 0
         with translated():
             # Bounded: what was there when the clear began, plus what concurrent pushes add
             # while it runs, is at most a few batches more; stop when a batch finds nothing.
             while True:
-                done, left = self._clear(keys=script_keys, args=args)
+                done, left, emptied = self._clear(script_keys, args)
                 deleted += int(done)
                 if int(left) == 0 or int(done) == 0:
-                    return deleted
+                    break
+            if self._cluster and int(emptied):
+                for index in indexes:
+                    self._client.zrem(index, run_member)
+        return deleted

@@ -33,6 +33,9 @@ class MemoryWatch:
             stats = read_stats(self._client)
         except XComError:
             return  # unreachable Redis is reported by health and redis_up, not here
+        except Exception:  # the watch thread must outlive anything: log, check again later
+            log.exception("Redis memory check failed unexpectedly")
+            return
         warning = stats.memory_warning(self._warn_ratio)
         if warning and not self.warning:
             log.warning(
