@@ -10,6 +10,7 @@ were stalled (SIGSTOP) for a second before the primary died; without it the loss
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import time
@@ -132,7 +133,9 @@ def _run(
             if all(f is not None for f in firsts):
                 back = max(f for f in firsts if f is not None)
                 break
-            assert time.monotonic() < deadline, "writes never came back after the failover"
+            if time.monotonic() > deadline:
+                seen = collections.Counter(c for w in victims for _, _, c in w.refusals)
+                raise AssertionError(f"writes never came back after the failover: {seen}")
             time.sleep(0.02)
         time.sleep(AFTER_S)
     return killed, back
