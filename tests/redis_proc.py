@@ -51,6 +51,16 @@ class RedisProcess:
         self.extra = list(extra)
         self.proc: subprocess.Popen[bytes] | None = None
         data_dir.mkdir(parents=True, exist_ok=True)
+        # The product's file, read-only to the server: a server whose config Sentinel rewrites
+        # at failover (CONFIG REWRITE) gets its own copy instead (`private_config`).
+        self.config_file = REDIS_CONF
+
+    def private_config(self) -> RedisProcess:
+        """Run on a copy of redis.conf in the data directory, which CONFIG REWRITE may change."""
+        copy = self.data_dir / "redis.conf"
+        copy.write_text(REDIS_CONF.read_text())
+        self.config_file = copy
+        return self
 
     @property
     def url(self) -> str:
@@ -62,7 +72,7 @@ class RedisProcess:
     def start(self) -> RedisProcess:
         args = [
             self.binary,
-            str(REDIS_CONF),
+            str(self.config_file),
             "--port",
             str(self.port),
             "--bind",

@@ -14,7 +14,7 @@ import collections
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,6 +55,9 @@ class Figures:
     acks: int
     stalled: bool
     gap_s: float  # kill -> first push acknowledged on the dead primary's slots
+    promoted_s: float  # kill -> a replica promoted
+    rejoined_s: float  # kill -> the old primary restarted
+    refused_in_stall: int  # refusals on the victim's slots while the replicas were stalled
     refused_on_victim: int
     refused_elsewhere: int
     acknowledged: int
@@ -64,7 +67,9 @@ class Figures:
         return (
             f"FAILOVER {self.mode} acks={self.acks} replica_stalled={self.stalled}: "
             f"writes refused on the dead primary's slots for {self.gap_s:.2f} s "
-            f"({self.refused_on_victim} refusals), refusals on other shards="
+            f"(replica promoted after {self.promoted_s:.2f} s, old primary restarted at "
+            f"{self.rejoined_s:.2f} s; {self.refused_on_victim} refusals, "
+            f"{self.refused_in_stall} of them during the stall), refusals on other shards="
             f"{self.refused_elsewhere}, acknowledged={self.acknowledged} lost={self.lost}"
         )
 
@@ -109,25 +114,48 @@ def _lost(client: StoreClient, writers: list[Writer]) -> int:
     return lost
 
 
+@dataclasses.dataclass
+class Timeline:
+    stalled: float  # replicas stopped and cut off (0.0: not stalled)
+    killed: float
+    promoted: float  # a replica is the primary now
+    rejoined: float  # the old primary restarted (it rejoins as a replica)
+    back: float  # every writer on the dead primary's slots acknowledged a push again
+
+
 def _run(
     writers: list[Writer],
     victim_runs: set[str],
     kill: RedisProcess,
     stall: list[RedisProcess],
-) -> tuple[float, float]:
-    """The scenario's timeline; returns (kill time, first victim success after it)."""
+    promoted: Callable[[], bool],
+) -> Timeline:
     victims = [w for w in writers if w.run_id in victim_runs]
+    stalled = 0.0
     with Load(writers):
         time.sleep(BEFORE_S)
-        for replica in stall:
-            replica.pause()
         if stall:
+            # The replicas freeze and lose their link: what the primary acknowledges from now
+            # on exists only on the primary.
+            stalled = time.monotonic()
+            for replica in stall:
+                replica.pause()
+            with kill.client() as primary:
+                primary.client_kill_filter(_type="replica")
             time.sleep(STALL_S)
         killed = time.monotonic()
         kill.kill()
         for replica in stall:
             replica.resume()
         deadline = killed + RECOVERY_BOUND_S
+        while not promoted():
+            assert time.monotonic() < deadline, "no replica was promoted"
+            time.sleep(0.02)
+        promoted_at = time.monotonic()
+        # The old primary comes back (same port and data) and rejoins as a replica: with one
+        # replica per shard, acknowledged pushes (WAIT 1) need it.
+        kill.start()
+        rejoined = time.monotonic()
         while True:
             firsts = [w.first_success_after(killed) for w in victims]
             if all(f is not None for f in firsts):
@@ -138,20 +166,22 @@ def _run(
                 raise AssertionError(f"writes never came back after the failover: {seen}")
             time.sleep(0.02)
         time.sleep(AFTER_S)
-    return killed, back
+    return Timeline(stalled, killed, promoted_at, rejoined, back)
 
 
 def _report(
-    mode: str, acks: int, stalled: bool, writers: list[Writer], victim_runs: set[str],
-    killed: float, back: float, lost: int,
-) -> Figures:  # fmt: skip
+    mode: str, acks: int, writers: list[Writer], victim_runs: set[str], t: Timeline, lost: int
+) -> Figures:
     on_victim = [r for w in writers if w.run_id in victim_runs for r in w.refusals]
     elsewhere = [r for w in writers if w.run_id not in victim_runs for r in w.refusals]
     figures = Figures(
         mode=mode,
         acks=acks,
-        stalled=stalled,
-        gap_s=back - killed,
+        stalled=bool(t.stalled),
+        gap_s=t.back - t.killed,
+        promoted_s=t.promoted - t.killed,
+        rejoined_s=t.rejoined - t.killed,
+        refused_in_stall=sum(1 for start, _, _ in on_victim if t.stalled and start < t.killed),
         refused_on_victim=len(on_victim),
         refused_elsewhere=len(elsewhere),
         acknowledged=sum(len(w.acknowledged) for w in writers),
@@ -166,6 +196,14 @@ def _report(
 
 
 # --- Redis Cluster -------------------------------------------------------------------------
+
+
+def _role(node: RedisProcess) -> str:
+    try:
+        with node.client() as client:
+            return str(client.info("replication").get("role", ""))
+    except redis.exceptions.RedisError:
+        return ""
 
 
 def _shard_of(client: redis.cluster.RedisCluster, key: str) -> int:
@@ -209,16 +247,20 @@ def test_cluster_primary_sigkill_under_load(
             victim = next(n for n in cluster.nodes if n.port == victim_port)
             replicas = cluster.replicas_of(victim)
             stall = replicas if stalled else []
-            killed, back = _run(writers, set(runs[victim_port]), victim, stall)
+            timeline = _run(
+                writers,
+                set(runs[victim_port]),
+                victim,
+                stall,
+                lambda: any(_role(r) == "master" for r in replicas),
+            )
         client.close()
         audit = connect(settings)
         try:
             lost = _lost(audit, writers)
         finally:
             audit.close()
-        figures = _report(
-            "cluster", acks, stalled, writers, set(runs[victim_port]), killed, back, lost
-        )
+        figures = _report("cluster", acks, writers, set(runs[victim_port]), timeline, lost)
     finally:
         cluster.stop()
     assert figures.acknowledged > 0
@@ -258,13 +300,19 @@ def test_sentinel_primary_sigkill_under_load(
             ]
             primary = next(s for s in group.servers if s.port == group.current_primary_port())
             replicas = [s for s in group.servers if s is not primary]
-            killed, back = _run(writers, set(run_ids), primary, replicas if stalled else [])
+            timeline = _run(
+                writers,
+                set(run_ids),
+                primary,
+                replicas if stalled else [],
+                lambda: group.current_primary_port() not in (None, primary.port),
+            )
         audit = connect(settings)
         try:
             lost = _lost(audit, writers)
         finally:
             audit.close()
-        figures = _report("sentinel", acks, stalled, writers, set(run_ids), killed, back, lost)
+        figures = _report("sentinel", acks, writers, set(run_ids), timeline, lost)
     finally:
         group.stop()
     assert figures.acknowledged > 0
