@@ -25,10 +25,13 @@ class Writer:
     acknowledged: dict[str, int] = dataclasses.field(default_factory=dict)
     # (call start, call end, "CODE/REASON") of every refusal
     refusals: list[tuple[float, float, str]] = dataclasses.field(default_factory=list)
-    successes: list[float] = dataclasses.field(default_factory=list)  # call ends
+    # (call start, call end) of every acknowledged push
+    successes: list[tuple[float, float]] = dataclasses.field(default_factory=list)
 
     def first_success_after(self, moment: float) -> float | None:
-        later = [t for t in list(self.successes) if t >= moment]
+        """When the first push called after `moment` was acknowledged (a call in flight at
+        `moment` may still complete: it does not show that the store is back)."""
+        later = [end for start, end in list(self.successes) if start >= moment]
         return min(later) if later else None
 
 
@@ -69,4 +72,4 @@ class Load:
                     time.sleep(0.01)  # an agent would back off; keeps a dead shard's loop cheap
                 else:
                     writer.acknowledged[key] = i
-                    writer.successes.append(time.monotonic())
+                    writer.successes.append((started, time.monotonic()))
