@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: help venv redis-bin chromium compose-plugin airflow-artefacts protos lint lint-perf test fault-test security-test compose-test run bench loadtest clean
+.PHONY: cluster-test
 .PHONY: loadtest-web loadtest-capacity prereqs-test prereqs-run prereqs-fresh-test fresh-test
 .PHONY: cluster-test
 
@@ -74,7 +75,7 @@ airflow-artefacts: venv
 	$(PY) -m tests.proxy.airflow.prefetch
 
 test: prereqs-test venv redis-bin chromium compose-plugin lint lint-perf airflow-artefacts
-	$(VENV)/bin/pytest -m "not e2e" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not e2e and not failover" $(PYTEST_ARGS)
 
 # The store and proxy suites against a real Redis Cluster (3 primaries + 3 replicas) and a real
 # Sentinel group (1 primary, 2 replicas, 3 Sentinels) started on loopback; prints bring-up times.
@@ -86,6 +87,11 @@ cluster-test: venv redis-bin
 # Redis killed/stalled/restarted/full and the service stopped, under load; prints the figures.
 fault-test: venv redis-bin
 	$(VENV)/bin/pytest -m fault -s tests/faults $(PYTEST_ARGS)
+
+# Redis Cluster and Sentinel: a primary SIGKILLed under SDK load through two service replicas,
+# with and without LEOFLOW_REDIS_MIN_REPLICA_ACKS; prints the FAILOVER figures.
+cluster-test: venv redis-bin
+	$(VENV)/bin/pytest -m failover -s tests/cluster/failover $(PYTEST_ARGS)
 
 # Hostile tenants against real processes (floods, ReDoS schemas, claims, error sizes), with
 # figures printed; also part of make test.

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import ab, profile, redis_bench, report, stack
+from bench import ab, cluster, profile, redis_bench, report, stack
 from bench.runner import ClientPool, Raw, Runner
 from bench.stats import Series, cdf_points
 
@@ -80,6 +80,10 @@ THROUGHPUT = [
 ]
 
 
+def _say(what: str) -> None:
+    print(f"bench: {what}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run (~90 s)")
@@ -87,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--advisory", action="store_true", help="exit 0 on missed targets (CI smoke on shared CPUs)"
     )
-    parser.add_argument("--only", help="comma-separated scenarios to run (default: all)")
+    parser.add_argument(
+        "--only",
+        help="comma-separated scenarios to run (default: all); `cluster`: the Redis Cluster "
+        "section",
+    )
     parser.add_argument(
         "--ab",
         type=int,
@@ -110,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds, single, busy = (1, 1.0, 0.7) if args.quick else (3, 1.2, 1.5)
     levels = [1, 8] if args.quick else [1, 2, 4, 8, 16]
     only = set(args.only.split(",")) if args.only else None
+    with_cluster = only is None or "cluster" in only
     latency = [n for n in LATENCY if only is None or n in only]
     throughput = [n for n in THROUGHPUT if only is None or n in only]
     if args.ab:
@@ -152,17 +161,27 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:
                 print("bench: profiling with py-spy", flush=True)
                 profile.record(runner, pool, out)
+            # Last, on the same Redis: its own ceiling per shard, for the capacity model.
+            shard: dict[str, float] = {}
+            if only is None and redis_bench.available():
+                print("bench: redis-benchmark on the bench's Redis (GET, push script)", flush=True)
+                shard = redis_bench.measure(running.redis.port, args.payload, args.quick)
+            elif only is None:
+                print("bench: no redis-benchmark (Debian: redis-tools): no per-shard figures")
+        finally:
+            if not with_cluster:
+                pool.close()
+    found_cluster: list[report.Check] = []
+    if with_cluster:
+        # After the main stack stopped: the cluster section runs its own standalone beside it.
+        print("bench: Redis Cluster section (3+3 nodes) beside standalone", flush=True)
+        try:
+            more, found_cluster = cluster.measure(pool, args.payload, rounds, single, _say)
         finally:
             pool.close()
-        # Last, on the same Redis: its own ceiling per shard, for the capacity model.
-        shard: dict[str, float] = {}
-        if only is None and redis_bench.available():
-            print("bench: redis-benchmark on the bench's Redis (GET, push script)", flush=True)
-            shard = redis_bench.measure(running.redis.port, args.payload, args.quick)
-        elif only is None:
-            print("bench: no redis-benchmark (Debian: redis-tools): no per-shard figures")
+        series += more
     load_after = os.getloadavg()
-    found = report.checks(series)
+    found = report.checks(series) + found_cluster
     info = {
         **report.machine(),
         "load_before": load_before[0],

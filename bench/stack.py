@@ -36,6 +36,8 @@ class Stack:
     # The grpc.aio twin (bench/aio_server.py) on the same Redis, when asked for.
     aio: subprocess.Popen[bytes] | None = None
     aio_target: str = ""
+    # False when the Redis deployment is shared with other stacks (the cluster section).
+    owns_redis: bool = True
 
     def token(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
         return mint_token(self.signing_key, dag_id, run_id, task_id, map_index, expires_in=3600)
@@ -50,9 +52,10 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        self.redis.stop()
-        # Throwaway data (redis-benchmark alone writes ~100 MB); the logs stay for reading.
-        shutil.rmtree(self.redis.data_dir, ignore_errors=True)
+        if self.owns_redis:
+            self.redis.stop()
+            # Throwaway data (redis-benchmark alone writes ~100 MB); the logs stay for reading.
+            shutil.rmtree(self.redis.data_dir, ignore_errors=True)
 
     def __enter__(self) -> Stack:
         return self
@@ -73,16 +76,22 @@ def start(
     workers: int = 32,
     log_name: str = "service",
     aio: bool = False,
+    redis: RedisProcess | None = None,
+    redis_env: dict[str, str] | None = None,
 ) -> Stack:
     """command: how to run the service (default: the bench server, with the echo service);
-    aio: also start the grpc.aio twin, on its own port."""
+    aio: also start the grpc.aio twin, on its own port.
+    redis/redis_env: a Redis deployment someone else started and prepared (its policies
+    published), the node whose CPU is sampled and the LEOFLOW_REDIS_* settings reaching it."""
     workdir = Path(tempfile.mkdtemp(prefix="leoflow-bench-"))
-    redis = RedisProcess(any_binary() or sys.exit(INSTALL_HINT), workdir / "redis").start()
-    client = redis.client()
-    try:
-        publish_policies(client)
-    finally:
-        client.close()
+    owns_redis = redis is None
+    if redis is None:
+        redis = RedisProcess(any_binary() or sys.exit(INSTALL_HINT), workdir / "redis").start()
+        client = redis.client()
+        try:
+            publish_policies(client)
+        finally:
+            client.close()
     key_file = workdir / "signing-key"
     key = write_signing_key(key_file)
     port = free_port()
@@ -93,13 +102,14 @@ def start(
         "LEOFLOW_XCOM_SIGNING_KEY_FILE": str(key_file),
         "LEOFLOW_XCOM_WORKERS": str(workers),
         "LEOFLOW_XCOM_DRAIN_SECONDS": "2",
+        **(redis_env or {}),
     }
     with open(workdir / f"{log_name}.log", "wb") as log:  # the child keeps its own copy
         service = subprocess.Popen(
             command or BENCH_SERVER, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
         )
     target = f"127.0.0.1:{port}"
-    stack = Stack(redis, service, target, key, workdir)
+    stack = Stack(redis, service, target, key, workdir, owns_redis=owns_redis)
     _wait_serving(stack, service, target, workdir / f"{log_name}.log")
     if aio:
         aio_port = free_port()

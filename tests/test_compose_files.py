@@ -24,7 +24,12 @@ PORTS = {
 }
 
 
-def compose_config(*files: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+def compose_config(
+    *files: str,
+    env: dict[str, str] | None = None,
+    env_files: tuple[str, ...] = (),
+    profiles: tuple[str, ...] = ("loadtest",),
+) -> dict[str, Any]:
     if shutil.which("docker") is None:
         pytest.fail(
             "no docker CLI: `make test` needs it for `docker compose config` (Debian: apt-get "
@@ -32,9 +37,11 @@ def compose_config(*files: str, env: dict[str, str] | None = None) -> dict[str, 
             pytrace=False,
         )
     args = ["docker", "compose", *(a for f in files for a in ("-f", f))]
+    if env_files:  # as a user passes them: the pinned tags first, then the profile's file
+        args += [a for f in (".env", *env_files) for a in ("--env-file", f)]
     plain = {k: v for k, v in os.environ.items() if not k.startswith(("LEOFLOW_", "COMPOSE_"))}
     done = subprocess.run(
-        [*args, "--profile", "loadtest", "config", "--format", "json"],
+        [*args, *(a for p in profiles for a in ("--profile", p)), "config", "--format", "json"],
         cwd=COMPOSE_DIR,
         env={**plain, **(env or {})},
         capture_output=True,
@@ -213,3 +220,139 @@ def test_locust_service_runs_the_image_paced_scenario_without_flags() -> None:
     assert locust["environment"]["LEOFLOW_XCOM_ADDR"] == "dns:///xcom:50051"
     # The scenarios and the DAG policies come from the image, not from the checkout.
     assert [v["target"] for v in locust.get("volumes", [])] == ["/var/lib/leoflow/secrets"]
+
+
+# Redis Cluster and Sentinel profiles (compose/cluster.env, compose/sentinel.env).
+CLUSTER_NODES = [f"redis-node-{i}" for i in range(1, 7)]
+HA_NODES = [f"redis-ha-{i}" for i in range(1, 4)]
+SENTINELS = [f"redis-sentinel-{i}" for i in range(1, 4)]
+CLIENTS = ("xcom-init", "xcom-init-redis", "xcom", "xcom-ui")
+
+
+def _arg(command: list[str], flag: str) -> str:
+    return command[command.index(flag) + 1]
+
+
+def test_default_profile_stays_standalone() -> None:
+    services = compose_config("compose.yaml")["services"]
+    assert not set(services) & {*CLUSTER_NODES, *HA_NODES, *SENTINELS, "redis-cluster-create"}
+    for name in CLIENTS:
+        env = services[name]["environment"]
+        assert env["LEOFLOW_REDIS_MODE"] == "standalone", name
+        assert env["LEOFLOW_REDIS_NODES"] == "", name
+        assert env["LEOFLOW_REDIS_URL"] == "redis://redis:6379/0", name
+
+
+def test_cluster_profile_three_primaries_three_replicas_and_a_create_job() -> None:
+    config = compose_config("compose.yaml", env_files=("cluster.env",), profiles=())
+    services = config["services"]
+    redis_image = services["redis"]["image"]
+    assert set(CLUSTER_NODES) | {"redis-cluster-create"} <= set(services)
+    assert not set(services) & {*HA_NODES, *SENTINELS}
+    for name in CLUSTER_NODES:
+        node = services[name]
+        command = node["command"]
+        assert node["image"] == redis_image and node["profiles"] == ["cluster"], name
+        assert _arg(command, "--cluster-enabled") == "yes", name
+        assert _arg(command, "--aclfile") == "/etc/leoflow/acl/users.acl", name
+        assert _arg(command, "--include") == "/etc/leoflow/acl/replication.conf", name
+        assert _arg(command, "--cluster-announce-hostname") == name, name
+        assert "cluster_state:ok" in " ".join(node["healthcheck"]["test"]), name
+        assert node["depends_on"]["xcom-init"]["condition"] == "service_completed_successfully"
+        assert {v["target"] for v in node["volumes"]} == {
+            "/usr/local/etc/redis/redis.conf",
+            "/data",
+            "/etc/leoflow/acl",
+        }
+    create = services["redis-cluster-create"]
+    assert create["restart"] == "no" and create["image"] == redis_image
+    assert set(create["depends_on"]) == set(CLUSTER_NODES)
+    script = create["command"][0]
+    # Idempotent: an existing cluster is left alone; otherwise one replica per primary.
+    assert "cluster_known_nodes:6" in script and "--cluster-replicas 1" in script
+    assert create["environment"]["CLUSTER_NODES"].split() == [f"{n}:6379" for n in CLUSTER_NODES]
+    for name in CLIENTS:
+        env = services[name]["environment"]
+        assert env["LEOFLOW_REDIS_MODE"] == "cluster", name
+        assert env["LEOFLOW_REDIS_NODES"].split(",") == [f"{n}:6379" for n in CLUSTER_NODES[:3]]
+    apply = services["xcom-init-redis"]["depends_on"]
+    assert apply["redis-cluster-create"]["condition"] == "service_completed_successfully"
+    for name in ("xcom", "xcom-ui"):
+        depends = services[name]["depends_on"]
+        assert depends["xcom-init-redis"]["condition"] == "service_completed_successfully"
+    assert {f"redis-node-{i}-data" for i in range(1, 7)} <= set(config["volumes"])
+
+
+def test_sentinel_profile_one_primary_two_replicas_three_sentinels() -> None:
+    services = compose_config("compose.yaml", env_files=("sentinel.env",), profiles=())["services"]
+    assert not set(services) & {*CLUSTER_NODES, "redis-cluster-create"}
+    primary, *replicas = (services[n] for n in HA_NODES)
+    assert "--replicaof" not in primary["command"]
+    for replica in replicas:
+        command = replica["command"]
+        assert command[command.index("--replicaof") + 1 :][:2] == ["redis-ha-1", "6379"]
+    for name in HA_NODES:
+        assert _arg(services[name]["command"], "--include").endswith("replication.conf")
+        assert services[name]["profiles"] == ["sentinel"]
+    for name in SENTINELS:
+        sentinel = services[name]
+        # `config` keeps Compose's `$$` escapes: the shell sees `${MASTER}`; quorum 2 of 3.
+        script = sentinel["command"][0].replace("$$", "$")
+        assert "sentinel monitor ${MASTER} ${PRIMARY_HOST} ${PRIMARY_PORT} 2" in script
+        assert "auth-user ${MASTER} xcom-sentinel" in script
+        assert sentinel["environment"]["MASTER"] == "leoflow"
+        assert sentinel["environment"]["SENTINEL_ANNOUNCE"] == name
+        assert sentinel["user"] == "redis"
+    for name in CLIENTS:
+        env = services[name]["environment"]
+        assert env["LEOFLOW_REDIS_MODE"] == "sentinel", name
+        assert env["LEOFLOW_REDIS_NODES"].split(",") == [f"{n}:26379" for n in SENTINELS]
+        assert env["LEOFLOW_REDIS_SENTINEL_MASTER"] == "leoflow", name
+    apply = services["xcom-init-redis"]["depends_on"]
+    assert all(apply[n]["condition"] == "service_healthy" for n in SENTINELS)
+
+
+def test_profile_healthchecks_probe_fast_while_starting_and_engine20_drops_it() -> None:
+    names = [*CLUSTER_NODES, *HA_NODES, *SENTINELS]
+    profiles = ("cluster", "sentinel")
+    services = compose_config("compose.yaml", profiles=profiles)["services"]
+    old = compose_config("compose.yaml", "compose.engine20.yaml", profiles=profiles)["services"]
+    for name in names:
+        assert seconds(services[name]["healthcheck"]["start_interval"]) <= 1, name
+        assert seconds(services[name]["healthcheck"]["interval"]) >= 30, name
+        assert "start_interval" not in old[name]["healthcheck"], name
+        assert seconds(old[name]["healthcheck"]["interval"]) <= 2, name
+
+
+CLUSTER_PORTS = {f"LEOFLOW_REDIS_NODE_{i}_PORT": str(17000 + i) for i in range(1, 7)}
+
+
+def test_hostnet_cluster_override_uses_only_the_host_network() -> None:
+    config = compose_config(
+        "compose.yaml",
+        "compose.hostnet.yaml",
+        "compose.hostnet.cluster.yaml",
+        env={**PORTS, **CLUSTER_PORTS},
+        env_files=("cluster.env",),
+        profiles=(),
+    )
+    assert not config.get("networks")
+    services = config["services"]
+    for name, service in services.items():
+        assert service["network_mode"] == "host", name
+        assert not service.get("networks") and not service.get("ports"), name
+    for i, name in enumerate(CLUSTER_NODES, start=1):
+        command = services[name]["command"]
+        assert command[-4:] == ["--bind", "127.0.0.1", "--port", str(17000 + i)], name
+        assert services[name]["environment"]["REDIS_PORT"] == str(17000 + i)
+    nodes = services["redis-cluster-create"]["environment"]["CLUSTER_NODES"].split()
+    assert nodes == [f"127.0.0.1:{17000 + i}" for i in range(1, 7)]
+    with pytest.raises(AssertionError, match=r"choose a free port for redis-node-\d"):
+        compose_config(
+            "compose.yaml",
+            "compose.hostnet.yaml",
+            "compose.hostnet.cluster.yaml",
+            env=PORTS,
+            env_files=("cluster.env",),
+            profiles=(),
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -31,6 +32,21 @@ REDIS_IMAGE = os.environ.get("LEOFLOW_E2E_REDIS_IMAGE", "leoflow/redis-standin:d
 
 def _run(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def cluster_ports(count: int) -> list[int]:
+    """Free ports whose cluster bus port (port + 10000) is free too."""
+    found: list[int] = []
+    while len(found) < count:
+        port = free_port()
+        if port + 10000 < 65536 and port not in found:
+            with socket.socket() as bus:
+                try:
+                    bus.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            found.append(port)
+    return found
 
 
 def engine_overlays() -> list[str]:
@@ -61,12 +77,20 @@ def engine() -> None:
 class Stack:
     """One Compose project on free loopback ports, with its own env file and volumes."""
 
-    def __init__(self, workdir: Path, dags_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        dags_dir: Path | None = None,
+        *,
+        overlays: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.project = f"lxe2e-{uuid.uuid4().hex[:8]}"
         self.redis_port, self.xcom_port, self.ui_port = free_port(), free_port(), free_port()
         self.xcom_port_2 = free_port()  # the second replica, `xcom-2` (compose.hostnet.yaml)
         self.env_file = workdir / f"{self.project}.env"
         extra = {
+            **(env or {}),
             "COMPOSE_PROJECT_NAME": self.project,
             "LEOFLOW_XCOM_IMAGE": XCOM_IMAGE,
             "LEOFLOW_REDIS_IMAGE_TEST": REDIS_IMAGE,
@@ -83,7 +107,7 @@ class Stack:
             if line.split("=", 1)[0] not in extra
         ]
         self.env_file.write_text("\n".join(pins + [f"{k}={v}" for k, v in extra.items()]) + "\n")
-        self.files = ["compose.yaml", "compose.hostnet.yaml", *engine_overlays()]
+        self.files = ["compose.yaml", "compose.hostnet.yaml", *overlays, *engine_overlays()]
         self.compose = DockerCompose(
             context=str(COMPOSE_DIR),
             compose_file_name=self.files,

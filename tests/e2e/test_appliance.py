@@ -110,8 +110,8 @@ def test_up_and_readme_walkthrough(stack: Stack) -> None:
         "xcom", "sh", "-c", "stat -c '%a %U %n' /var/lib/leoflow/secrets /var/lib/leoflow/secrets/*"
     ).splitlines()
     assert modes[0].startswith("700 leoflow ")
-    # Every generated secret but the healthcheck password, which lives in the ACL directory.
-    files = [n for n in secret_names.NAMES if n != secret_names.HEALTHCHECK_PASSWORD]
+    # Every generated secret but those Redis reads, which live in the ACL directory.
+    files = [n for n in secret_names.NAMES if n not in secret_names.ACL_DIR_NAMES]
     assert all(line.startswith("600 leoflow ") for line in modes[1:])
     assert len(modes) == 1 + len(files)
     # Redis: the default user is off; the service user cannot leave xcom:* keys.

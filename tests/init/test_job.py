@@ -71,7 +71,7 @@ def test_prepare_generates_private_secrets_once(
     assert main(["init", "--stage", "prepare"]) == 0
     assert stat.S_IMODE(dirs["secrets"].stat().st_mode) == 0o700
     first = _values(dirs["secrets"])
-    assert set(first) == set(secrets.NAMES) - {secrets.HEALTHCHECK_PASSWORD}
+    assert set(first) == set(secrets.NAMES) - set(secrets.ACL_DIR_NAMES)
     for name in first:
         assert stat.S_IMODE((dirs["secrets"] / name).stat().st_mode) == 0o600
     acl_text = (dirs["acl"] / "users.acl").read_text()
@@ -105,14 +105,16 @@ def test_acl_directory_is_private_when_asked(
     assert _modes(dirs["acl"]) == {
         (".", 0o755),
         ("users.acl", 0o644),
-        (secrets.HEALTHCHECK_PASSWORD, 0o644),
+        ("replication.conf", 0o644),
+        *((name, 0o644) for name in secrets.ACL_DIR_NAMES),
     }
     monkeypatch.setenv("LEOFLOW_INIT_ACL_PRIVATE", "on")  # `make run`: one user for everything
     assert main(["init", "--stage", "prepare"]) == 0
     assert _modes(dirs["acl"]) == {
         (".", 0o700),
         ("users.acl", 0o600),
-        (secrets.HEALTHCHECK_PASSWORD, 0o600),
+        ("replication.conf", 0o600),
+        *((name, 0o600) for name in secrets.ACL_DIR_NAMES),
     }
 
 

@@ -63,6 +63,8 @@ def create_acl_users(server: RedisProcess) -> None:
         proxy=PROXY_REDIS_PASSWORD,
         admin=secrets.token_urlsafe(16),
         healthcheck=secrets.token_urlsafe(16),
+        replication=secrets.token_urlsafe(16),
+        sentinel=secrets.token_urlsafe(16),
     )
     admin = server.client()
     for name in (acl.SERVICE_USER, acl.PROXY_USER):

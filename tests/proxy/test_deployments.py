@@ -44,6 +44,8 @@ def _acl_on_every_node(nodes: list[RedisProcess]) -> None:
         proxy=PROXY_REDIS_PASSWORD,
         admin=secrets.token_urlsafe(16),
         healthcheck=secrets.token_urlsafe(16),
+        replication=secrets.token_urlsafe(16),
+        sentinel=secrets.token_urlsafe(16),
     )
     for node in nodes:
         with node.client() as admin:

@@ -27,7 +27,14 @@ from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.dag_data import TEST_DAG
 from tests.servers import SERVER_KINDS, start_redis
 
-PASSWORDS = {"service": "svc-pw", "proxy": "ui-pw", "admin": "admin-pw", "healthcheck": "hc-pw"}
+PASSWORDS = {
+    "service": "svc-pw",
+    "proxy": "ui-pw",
+    "admin": "admin-pw",
+    "healthcheck": "hc-pw",
+    "replication": "repl-pw",
+    "sentinel": "sentinel-pw",
+}
 
 
 @pytest.fixture(scope="module", params=SERVER_KINDS)

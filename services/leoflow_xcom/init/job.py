@@ -27,11 +27,13 @@ from leoflow_xcom.init.dag_files import load_policy_files
 from leoflow_xcom.settings import InitSettings, RedisSettings
 from leoflow_xcom.store import acl, admin
 from leoflow_xcom.store.layout import ensure_layout
+from leoflow_xcom.store.nodes import describe
 from leoflow_xcom.store.registry import PolicyStore
 
 log = logging.getLogger(__name__)
 
 ACL_FILE_NAME = "users.acl"
+REPLICATION_CONF_NAME = "replication.conf"
 TLS = "tls"  # `--rotate tls`: a new CA and server certificate
 ROTATABLE = (*secrets.NAMES, TLS)
 
@@ -73,10 +75,10 @@ def prepare(settings: InitSettings, rotate: Collection[str] = ()) -> Prepared:
         secrets.ensure_dir(settings.acl_dir, acl_dir_mode)
         made = {
             name: secrets.ensure_secret(
-                settings.acl_dir if name == secrets.HEALTHCHECK_PASSWORD else settings.secrets_dir,
+                settings.acl_dir if name in secrets.ACL_DIR_NAMES else settings.secrets_dir,
                 name,
                 rotate=name in rotate,
-                mode=acl_file_mode if name == secrets.HEALTHCHECK_PASSWORD else 0o600,
+                mode=acl_file_mode if name in secrets.ACL_DIR_NAMES else 0o600,
             )
             for name in secrets.NAMES
         }
@@ -97,9 +99,17 @@ def prepare(settings: InitSettings, rotate: Collection[str] = ()) -> Prepared:
         proxy=made[secrets.REDIS_UI_PASSWORD].value,
         admin=made[secrets.REDIS_ADMIN_PASSWORD].value,
         healthcheck=made[secrets.HEALTHCHECK_PASSWORD].value,
+        replication=made[secrets.REPLICATION_PASSWORD].value,
+        sentinel=made[secrets.SENTINEL_PASSWORD].value,
     )
     acl_file = acl_file_path(settings)
     secrets.write_public_file(acl_file, acl.acl_file_text(users), mode=acl_file_mode)
+    # For nodes that replicate (Redis Cluster, Sentinel): `--include` this file.
+    secrets.write_public_file(
+        settings.acl_dir / REPLICATION_CONF_NAME,
+        acl.replication_conf_text(made[secrets.REPLICATION_PASSWORD].value),
+        mode=acl_file_mode,
+    )
 
     for secret in made.values():
         if secret.created:
@@ -127,14 +137,29 @@ def apply(settings: InitSettings, redis_settings: RedisSettings, prepared: Prepa
     candidates = [admin_secret.value]
     if admin_secret.previous is not None:
         candidates.append(admin_secret.previous)
+    wait = settings.redis_wait_seconds
     try:
-        client = admin.wait_for_admin(redis_settings, candidates, settings.redis_wait_seconds)
-        admin.load_acl_file(client)
-        admin.check_users(
-            client, [acl.ADMIN_USER, acl.SERVICE_USER, acl.PROXY_USER, acl.HEALTHCHECK_USER]
+        client = admin.wait_for_admin(redis_settings, candidates, wait)
+        # ACL users are per node: every primary and replica gets the file and is checked.
+        found = admin.data_nodes(client, redis_settings, candidates, wait)
+        admin.prepare_nodes(
+            redis_settings,
+            found,
+            candidates,
+            prepared.secrets[secrets.REPLICATION_PASSWORD].value,
+            wait,
+        )
+        sentinels = admin.configure_sentinels(
+            redis_settings, prepared.secrets[secrets.SENTINEL_PASSWORD].value
         )
     except admin.AdminError as exc:
         raise InitError(str(exc)) from None
+    log.info(
+        "ACL users loaded and checked on %d Redis nodes: %s%s",
+        len(found),
+        describe(found),
+        f"; {sentinels} Sentinels log in as {acl.SENTINEL_USER}" if sentinels else "",
+    )
     # A layout this version does not know raises LayoutMismatchError (an XComError): the CLI
     # prints its message and exits non-zero, so nothing else starts.
     ensure_layout(client)
@@ -155,9 +180,7 @@ def load_existing(settings: InitSettings) -> Prepared:
         raise InitError(f"LEOFLOW_INIT_DAGS: {exc}") from None
     made: dict[str, secrets.Secret] = {}
     for name in secrets.NAMES:
-        directory = (
-            settings.acl_dir if name == secrets.HEALTHCHECK_PASSWORD else settings.secrets_dir
-        )
+        directory = settings.acl_dir if name in secrets.ACL_DIR_NAMES else settings.secrets_dir
         if not (directory / name).exists():
             raise InitError(f"{directory / name} missing: run `leoflow-xcom init` (prepare) first")
         try:

@@ -23,6 +23,11 @@ UI_JWT_KEY: Final = "ui-jwt-key"  # signs the proxy's `POST /auth/token` access 
 # In the ACL directory, not here: the Redis container (another uid) reads it for its
 # healthcheck. It grants PING and nothing else.
 HEALTHCHECK_PASSWORD: Final = "redis-healthcheck-password"
+# Also in the ACL directory: Redis nodes (`masterauth`) and Sentinels (`auth-pass`) read them.
+# They grant a replica's and Sentinel's commands; whoever can read that directory runs a Redis
+# node, which holds the data anyway.
+REPLICATION_PASSWORD: Final = "redis-replication-password"
+SENTINEL_PASSWORD: Final = "redis-sentinel-password"
 
 NAMES: Final = (
     SIGNING_KEY,
@@ -33,7 +38,11 @@ NAMES: Final = (
     UI_TOKEN,
     UI_JWT_KEY,
     HEALTHCHECK_PASSWORD,
+    REPLICATION_PASSWORD,
+    SENTINEL_PASSWORD,
 )
+# The secrets that live in the ACL directory (read by Redis and Sentinel), not the secrets one.
+ACL_DIR_NAMES: Final = (HEALTHCHECK_PASSWORD, REPLICATION_PASSWORD, SENTINEL_PASSWORD)
 _NBYTES: Final = 48  # 384 bits of randomness, 64 URL-safe characters
 
 

@@ -8,7 +8,11 @@ Lua scripts in `store/scripts.py` call (Redis checks those against the caller's 
   scripts and run them with EVALSHA_RO only (the `no-writes` listing script).
 - `xcom-admin` (`leoflow-xcom init`): the operator's user; stamps the layout, publishes policies,
   loads the ACL file.
-- `healthcheck`: PING only, no keys, for the Redis container's healthcheck.
+- `healthcheck`: PING and CLUSTER INFO only, no keys, for the Redis containers' healthchecks.
+- `xcom-replication`: what a replica sends its primary (PSYNC, REPLCONF, PING), for the
+  `masteruser`/`masterauth` of every node of a Redis Cluster or Sentinel group.
+- `xcom-sentinel`: what Sentinel sends the nodes it watches and fails over (Redis's documented
+  minimal Sentinel user), for `sentinel auth-user`/`auth-pass`.
 - `default`: disabled and without any password, so nobody can log in as it (its permissions
   stay full because Redis replays the AOF as this user; see `default_user_rules`).
 
@@ -33,6 +37,8 @@ SERVICE_USER: Final = "xcom"
 PROXY_USER: Final = "xcom-ui"
 ADMIN_USER: Final = "xcom-admin"
 HEALTHCHECK_USER: Final = "healthcheck"
+REPLICATION_USER: Final = "xcom-replication"
+SENTINEL_USER: Final = "xcom-sentinel"
 
 # Commands of the listing and run-summary scripts (`scripts.LIST`, `scripts.RUN_SUMMARY`) and
 # of the readers (reader.py, runs.page(), registry.load(), layout.read_layout()); STRLEN and
@@ -66,6 +72,40 @@ TRANSACTION_COMMANDS: Final = ("multi", "exec", "discard", "watch", "unwatch")
 # refused: Redis 7.0 does not know it, so naming it would make the ACL file fail to load there.
 # INFO (memory, persistence, keyspace: no key or value) feeds the metrics and the memory warning.
 CONNECTION_COMMANDS: Final = ("ping", "info")
+# What redis-py's cluster client sends besides the data commands: CLUSTER SLOTS to learn the
+# topology (at start and after every MOVED), COMMAND for its key-position table (and COMMAND
+# GETKEYS for commands with movable keys), READONLY/READWRITE on connections to replicas, ASKING
+# during a slot migration; CLUSTER SHARDS is its newer topology call. Topology only, no keys or
+# values; on a standalone node these commands just answer an error.
+CLUSTER_CLIENT_COMMANDS: Final = (
+    "cluster|slots",
+    "cluster|shards",
+    "command",
+    "readonly",
+    "readwrite",
+    "asking",
+)
+# A replica's link to its primary (and Redis's own documented minimum for `masteruser`).
+REPLICATION_COMMANDS: Final = ("psync", "replconf", "ping")
+# Sentinel's connections to the nodes it monitors: Redis's documented minimal Sentinel user.
+# Failover is MULTI, SLAVEOF (REPLICAOF), CONFIG REWRITE, CLIENT KILL, EXEC; it publishes and
+# subscribes on `__sentinel__:hello`.
+SENTINEL_COMMANDS: Final = (
+    "multi",
+    "slaveof",
+    "replicaof",
+    "ping",
+    "exec",
+    "subscribe",
+    "config|rewrite",
+    "role",
+    "publish",
+    "info",
+    "client|setname",
+    "client|kill",
+    "script|kill",
+)
+SENTINEL_CHANNEL: Final = "__sentinel__:hello"
 # Writes: the push script (SET PX, ZADD, HSET, HSETNX, HINCRBY, ZRANGEBYSCORE, ZREM,
 # ZREMRANGEBYRANK, HDEL, PTTL, PEXPIRE), the run index prune (ZREMRANGEBYSCORE), the clear
 # script (DEL, ZREM, HDEL, HINCRBY), the layout stamp and migration (SET NX), policies (HSET,
@@ -111,6 +151,7 @@ def service_user_rules(password: str) -> list[str]:
             SCRIPT_COMMANDS,
             TRANSACTION_COMMANDS,
             CONNECTION_COMMANDS,
+            CLUSTER_CLIENT_COMMANDS,
         ),
     ]
 
@@ -125,7 +166,11 @@ def proxy_user_rules(password: str) -> list[str]:
         "resetchannels",
         "-@all",
         *_allow(
-            READ_COMMANDS, READ_SCRIPT_COMMANDS, ("multi", "exec", "discard"), CONNECTION_COMMANDS
+            READ_COMMANDS,
+            READ_SCRIPT_COMMANDS,
+            ("multi", "exec", "discard"),
+            CONNECTION_COMMANDS,
+            CLUSTER_CLIENT_COMMANDS,
         ),
     ]
 
@@ -135,7 +180,39 @@ def admin_user_rules(password: str) -> list[str]:
 
 
 def healthcheck_user_rules(password: str) -> list[str]:
-    return ["reset", "on", password_hash(password), "resetchannels", "-@all", "+ping"]
+    # CLUSTER INFO: a cluster node's healthcheck waits for `cluster_state:ok` (state only).
+    return [
+        "reset",
+        "on",
+        password_hash(password),
+        "resetchannels",
+        "-@all",
+        "+ping",
+        "+cluster|info",
+    ]
+
+
+def replication_user_rules(password: str) -> list[str]:
+    return [
+        "reset",
+        "on",
+        password_hash(password),
+        "resetchannels",
+        "-@all",
+        *_allow(REPLICATION_COMMANDS),
+    ]
+
+
+def sentinel_user_rules(password: str) -> list[str]:
+    return [
+        "reset",
+        "on",
+        password_hash(password),
+        "resetchannels",
+        f"&{SENTINEL_CHANNEL}",
+        "-@all",
+        *_allow(SENTINEL_COMMANDS),
+    ]
 
 
 def default_user_rules() -> list[str]:
@@ -148,15 +225,44 @@ def default_user_rules() -> list[str]:
     return ["reset", "off", "resetpass", "~*", "&*", "+@all"]
 
 
-def acl_users(*, service: str, proxy: str, admin: str, healthcheck: str) -> dict[str, list[str]]:
-    """Every user of the appliance with its rules, given each one's password."""
+def acl_users(
+    *,
+    service: str,
+    proxy: str,
+    admin: str,
+    healthcheck: str,
+    replication: str,
+    sentinel: str,
+) -> dict[str, list[str]]:
+    """Every user of the appliance with its rules, given each one's password. The same file
+    goes to every node (primaries, replicas, a Sentinel group's nodes): a replica promoted by a
+    failover must already know the service's users."""
     return {
         "default": default_user_rules(),
         ADMIN_USER: admin_user_rules(admin),
         SERVICE_USER: service_user_rules(service),
         PROXY_USER: proxy_user_rules(proxy),
         HEALTHCHECK_USER: healthcheck_user_rules(healthcheck),
+        REPLICATION_USER: replication_user_rules(replication),
+        SENTINEL_USER: sentinel_user_rules(sentinel),
     }
+
+
+# Every user `leoflow-xcom init` checks on every node after ACL LOAD.
+APPLIANCE_USERS: Final = (
+    ADMIN_USER,
+    SERVICE_USER,
+    PROXY_USER,
+    HEALTHCHECK_USER,
+    REPLICATION_USER,
+    SENTINEL_USER,
+)
+
+
+def replication_conf_text(password: str) -> str:
+    """A config fragment (`--include`) that makes a node authenticate to its primary as the
+    replication user: every node needs it, since a failover turns a primary into a replica."""
+    return f"masteruser {REPLICATION_USER}\nmasterauth {password}\n"
 
 
 def acl_file_text(users: dict[str, list[str]]) -> str:

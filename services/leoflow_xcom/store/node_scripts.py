@@ -14,15 +14,18 @@ node): the reply then says how many replicas have the write.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import redis
 import redis.exceptions
 
+from leoflow_xcom.core.errors import StoreUnavailableError
 from leoflow_xcom.store.connection import StoreClient, is_cluster, node_for, refresh_slots
 
 Call = tuple[list[str], list[Any]]
+_REFRESH_EVERY_S = 0.1
 
 
 class NodeScript:
@@ -34,6 +37,7 @@ class NodeScript:
         # only this way; plain EVALSHA declares its keys as written.
         self._command = "EVALSHA_RO" if read_only else "EVALSHA"
         self._cluster = is_cluster(client)
+        self._refreshed_at = 0.0
 
     def __call__(self, keys: list[str], args: list[Any]) -> Any:
         [reply] = self.many([(keys, args)])
@@ -97,6 +101,24 @@ class NodeScript:
                 raise
             refresh_slots(self._client)
             return attempt()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            # A dead or stalled primary: the slot map still names it, and a node client never
+            # sees the MOVED that would correct it. Re-read the map (at most every
+            # _REFRESH_EVERY_S, however many calls fail) so calls reach the replica the cluster
+            # promotes; this call's error stands (the caller retries).
+            if self._cluster:
+                self._refresh_soon()
+            raise
+
+    def _refresh_soon(self) -> None:
+        now = time.monotonic()
+        if now - self._refreshed_at < _REFRESH_EVERY_S:
+            return
+        self._refreshed_at = now
+        try:
+            refresh_slots(self._client)
+        except StoreUnavailableError:
+            pass  # no node answered yet; the next failing call tries again
 
     def _load_everywhere_needed(self) -> None:
         # Outside a cluster: the one server. On a cluster: every primary (cheap, rare, and the

@@ -59,6 +59,18 @@ class LocalCluster:
             )
             for i in range(primaries * (1 + replicas))
         ]
+        # free_port() can hand out the same port twice in a row (it is free again once the
+        # probe socket closes): every client and bus port must be distinct.
+        used: set[int] = set()
+        for node in self.nodes:
+            while node.port in used:
+                node.port = free_port()
+            used.add(node.port)
+        for node in self.nodes:
+            at = node.extra.index("--cluster-port") + 1
+            while int(node.extra[at]) in used:
+                node.extra[at] = str(free_port())
+            used.add(int(node.extra[at]))
         self.bring_up_seconds = 0.0
 
     @property

@@ -47,6 +47,14 @@ class RedisProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         data_dir.mkdir(parents=True, exist_ok=True)
 
+    def private_config(self) -> RedisProcess:
+        """Run on a copy of the configuration in the data directory: a server whose config
+        Sentinel rewrites at failover (CONFIG REWRITE) must not change the product's file."""
+        copy = self.data_dir / "redis.conf"
+        copy.write_text(self.config.read_text())
+        self.config = copy
+        return self
+
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"

@@ -65,11 +65,13 @@ class LocalSentinelGroup:
     def __init__(self, binary: str, directory: Path, replicas: int = 2, sentinels: int = 3) -> None:
         self.binary = binary
         self.master = MASTER_NAME
-        self.primary = RedisProcess(binary, directory / "primary")
+        # Sentinel runs CONFIG REWRITE on the nodes it reconfigures: each gets its own copy of
+        # redis.conf, or a failover would write into the repository's file.
+        self.primary = RedisProcess(binary, directory / "primary").private_config()
         self.replicas = [
             RedisProcess(
                 binary, directory / f"replica-{i}", "--replicaof", "127.0.0.1", "PRIMARY_PORT"
-            )
+            ).private_config()
             for i in range(replicas)
         ]
         for replica in self.replicas:
