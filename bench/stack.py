@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -33,6 +34,7 @@ class Stack:
     target: str
     signing_key: bytes
     workdir: Path
+    log: IO[bytes] | None = None  # the service's log file, closed with it
 
     def token(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
         return tokens.mint(
@@ -54,6 +56,8 @@ class Stack:
                 self.service.kill()
                 self.service.wait(5)
         self.redis.stop()
+        if self.log is not None:
+            self.log.close()
 
     def __enter__(self) -> Stack:
         return self
@@ -107,7 +111,7 @@ def start(
         command or BENCH_SERVER, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
     )
     target = f"127.0.0.1:{port}"
-    stack = Stack(redis, service, target, key.encode(), workdir)
+    stack = Stack(redis, service, target, key.encode(), workdir, log)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if service.poll() is not None:

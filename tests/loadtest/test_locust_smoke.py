@@ -34,7 +34,8 @@ def _loadtest(*args: str) -> tuple[int, str]:
 
 @pytest.mark.timeout(60)
 def test_paced_scenario_reports_session_unary_and_echo_floor_in_microseconds() -> None:
-    code, out = _loadtest("--seconds", "6", "--users", "5", "--limits", "failures")
+    # 8 s: the users' agent processes start first (a few seconds on a loaded machine).
+    code, out = _loadtest("--seconds", "8", "--users", "5", "--limits", "failures")
     assert code == 0, out[-3000:]
     for name in ("session: push", "session: fetch", "unary: push", "unary: fetch"):
         assert f"PASS {name}: " in out
