@@ -12,6 +12,7 @@ turns each answer line into a request event.
 
 One process per user, like one task per process in a real worker: the users do not share a
 GIL. The protocol is JSON lines on the socket pair:
+  <- {"ready": true}                                     once, when the process has started
   -> {"kind": "session" | "unary" | "echo", "rate": calls/s (0: unpaced)}
   <- {"outcome": [kind, name, seconds, length, error]}   one per call
   <- {"finished": [dag_id, run_id, task_id]}             one per task instance
@@ -33,6 +34,8 @@ from typing import Any
 
 from loadtest import hotpath
 from loadtest.pacing import Pacer, Rate
+
+READY = b'{"ready": true}\n'
 
 
 def encode(item: hotpath.Outcome | hotpath.Finished) -> bytes:
@@ -61,6 +64,8 @@ def serve(stream: io.BufferedIOBase, target: str, key: bytes) -> None:
     # Answers are written when the round ends: no write between two timed calls, so the
     # reporting does not wake Locust (or this process) in the middle of the measured path.
     agent = hotpath.Agent(target, key, Pacer(rate), lambda item: pending.append(encode(item)))
+    stream.write(READY)  # started (imports, DAG policies, channel): the user may begin
+    stream.flush()
     try:
         for line in stream:
             command = json.loads(line)

@@ -77,6 +77,11 @@ class _NativeUser(User):
         theirs.close()
         self._socket = ours
         self._stream = ours.makefile("rwb")
+        # Wait until it has started (a few seconds on a loaded machine), so a run's first
+        # calls are not held up by the imports of the users' processes.
+        if self._stream.readline() != native.READY:
+            code = self._process.wait()
+            raise RuntimeError(f"the {self.kind} agent process did not start (exit code {code})")
 
     def on_stop(self) -> None:
         if not hasattr(self, "_process"):

@@ -48,6 +48,7 @@ class Agent:
         theirs.close()
         self.socket = ours
         self.stream = ours.makefile("rwb")
+        assert self.stream.readline() == native.READY
 
     def round(self, kind: str, rate: float) -> list[dict[str, Any]]:
         self.stream.write(json.dumps({"kind": kind, "rate": rate}).encode() + b"\n")
