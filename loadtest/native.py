@@ -61,9 +61,21 @@ def decode(line: bytes) -> dict[str, Any]:
 def serve(stream: io.BufferedIOBase, target: str, key: bytes) -> None:
     rate = Rate()
     pending: list[bytes] = []
-    # Answers are written when the round ends: no write between two timed calls, so the
-    # reporting does not wake Locust (or this process) in the middle of the measured path.
-    agent = hotpath.Agent(target, key, Pacer(rate), lambda item: pending.append(encode(item)))
+
+    def send() -> None:
+        stream.write(b"".join(pending))
+        stream.flush()
+        pending.clear()
+
+    def emit(item: hotpath.Outcome | hotpath.Finished) -> None:
+        # Answers go out when a task instance ends (and when the round ends): never between a
+        # call and its timing, and not after every call, so reporting wakes Locust a few times
+        # per round instead of once per call; a round cut short still reports what it did.
+        pending.append(encode(item))
+        if isinstance(item, hotpath.Finished):
+            send()
+
+    agent = hotpath.Agent(target, key, Pacer(rate), emit)
     stream.write(READY)  # started (imports, DAG policies, channel): the user may begin
     stream.flush()
     try:
@@ -75,9 +87,7 @@ def serve(stream: io.BufferedIOBase, target: str, key: bytes) -> None:
             except hotpath.EchoUnavailableError as exc:
                 pending.append(json.dumps({"skip": str(exc)}).encode() + b"\n")
             pending.append(b'{"done": true}\n')
-            stream.write(b"".join(pending))
-            stream.flush()
-            pending.clear()
+            send()
     finally:
         agent.close()
 
