@@ -15,19 +15,16 @@ report (loadtest/knee.py).
 
 from __future__ import annotations
 
-# grpc must run on gevent before any channel exists (Locust's gRPC pattern).
-import grpc.experimental.gevent as grpc_gevent
+# Its users call from their own agent processes (loadtest/native.py): no gRPC channel in this
+# process, so grpc is not switched to gevent here.
+from typing import Any
 
-grpc_gevent.init_gevent()
+from locust import LoadTestShape, events
+from locust.env import Environment
+from locust.runners import WorkerRunner
 
-from typing import Any  # noqa: E402
-
-from locust import LoadTestShape, events  # noqa: E402
-from locust.env import Environment  # noqa: E402
-from locust.runners import WorkerRunner  # noqa: E402
-
-from loadtest import knee, listeners  # noqa: E402
-from loadtest.users import SessionHotPathUser, UnaryHotPathUser  # noqa: E402, F401
+from loadtest import knee, listeners
+from loadtest.users import SessionHotPathUser, UnaryHotPathUser  # noqa: F401
 
 DEFAULT_RATES = "25,50,100,150,200,300,400,600"
 DEFAULT_STEP_SECONDS = 8.0
