@@ -103,7 +103,10 @@ def main(argv: list[str]) -> int:
         except (BrokenPipeError, ConnectionResetError):
             pass  # the user is gone
         finally:
-            stream.close()
+            try:
+                stream.close()
+            except OSError:
+                pass  # answers the gone user will never read
     return 0
 
 
