@@ -26,6 +26,7 @@ grpc_gevent.init_gevent()
 from loadtest import listeners  # noqa: E402, F401  # registers the event listeners
 from loadtest.users import (  # noqa: E402, F401  # the user classes Locust picks up
     EchoFloorUser,
+    GeventEchoUser,
     SessionHotPathUser,
     SizeSweepUser,
     UiBrowserUser,

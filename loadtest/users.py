@@ -36,8 +36,10 @@ from typing import Any
 from urllib.parse import quote
 
 import grpc
-from locust import HttpUser, User, between, constant, task
+from locust import HttpUser, User, between, constant, events, task
+from locust.env import Environment
 from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
 
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
@@ -57,6 +59,68 @@ def _target(host: str | None) -> str:
     return host.removeprefix("grpc://")
 
 
+class AgentProcess:
+    """A user's agent process (loadtest/native.py) and its end of the socket pair."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        ours, theirs = socket.socketpair()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "loadtest.native", str(theirs.fileno()), target],
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()
+        self.socket = ours
+        self.stream = ours.makefile("rwb")
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        """Until it has started (imports, DAG policies, channel): a few seconds when loaded."""
+        if not self.ready and self.stream.readline() != native.READY:
+            code = self.process.wait()
+            raise RuntimeError(f"an agent process did not start (exit code {code})")
+        self.ready = True
+
+    def close(self) -> None:
+        self.stream.close()
+        self.socket.close()  # end of input: the agent process exits after its round
+        try:
+            self.process.wait(DEADLINE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# Started before the run (see _prestart), taken by the users as they start.
+SPARE: list[AgentProcess] = []
+
+
+@events.init.add_listener  # type: ignore[untyped-decorator]
+def _prestart(environment: Environment, **_: object) -> None:
+    """Start the agent processes before the run begins (Locust's init blocks its start), so
+    their start-up is not taken out of a short run's time on a loaded machine. Only where the
+    users will run and their number is known; other users start their own."""
+    options = environment.parsed_options
+    host = environment.host or os.environ.get("LEOFLOW_XCOM_ADDR")
+    if options is None or not host or isinstance(environment.runner, MasterRunner | WorkerRunner):
+        return
+    count = getattr(options, "xcom_users", None) or options.num_users or 0
+    if not os.environ.get("LEOFLOW_XCOM_SIGNING_KEY_FILE"):
+        return  # the users say what is missing
+    SPARE.extend(AgentProcess(_target(host)) for _ in range(min(int(count), MAX_PRESTART)))
+    for agent in SPARE:
+        agent.wait_ready()
+
+
+@events.quitting.add_listener  # type: ignore[untyped-decorator]
+def _close_spares(environment: Environment, **_: object) -> None:
+    while SPARE:
+        SPARE.pop().close()
+
+
+MAX_PRESTART = 32
+
+
 class _NativeUser(User):
     """Runs `kind` rounds in its own process (loadtest/native.py) and reports every call."""
 
@@ -69,30 +133,17 @@ class _NativeUser(User):
 
     def on_start(self) -> None:
         hotpath.signing_key(os.environ.get("LEOFLOW_XCOM_SIGNING_KEY_FILE"))  # fail early
-        ours, theirs = socket.socketpair()
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "loadtest.native", str(theirs.fileno()), _target(self.host)],
-            pass_fds=(theirs.fileno(),),
-        )
-        theirs.close()
-        self._socket = ours
-        self._stream = ours.makefile("rwb")
-        # Wait until it has started (a few seconds on a loaded machine), so a run's first
-        # calls are not held up by the imports of the users' processes.
-        if self._stream.readline() != native.READY:
-            code = self._process.wait()
-            raise RuntimeError(f"the {self.kind} agent process did not start (exit code {code})")
+        target = _target(self.host)
+        spare = next((a for a in SPARE if a.target == target), None)
+        if spare is not None:
+            SPARE.remove(spare)
+        self._agent = spare or AgentProcess(target)
+        self._agent.wait_ready()
+        self._stream = self._agent.stream
 
     def on_stop(self) -> None:
-        if not hasattr(self, "_process"):
-            return
-        self._stream.close()
-        self._socket.close()  # end of input: the agent process exits after its round
-        try:
-            self._process.wait(DEADLINE_SECONDS)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        if hasattr(self, "_agent"):
+            self._agent.close()
 
     stop_after_error = False
 
@@ -119,7 +170,7 @@ class _NativeUser(User):
                 return
         # Once, as a Locust error (the run's exit code is 1); the user stops after it.
         self.stop_after_error = True
-        code = self._process.wait()
+        code = self._agent.process.wait()
         raise RuntimeError(f"the {self.kind} agent process ended (exit code {code})")
 
     def _report(self, outcome: hotpath.Outcome) -> None:
@@ -152,6 +203,63 @@ class EchoFloorUser(_NativeUser):
 
     weight = 1
     kind = "echo"
+
+
+class GeventEchoUser(GrpcUser):
+    """The old way, for comparison: the unary echo called from Locust's own process (gevent
+    loop, grpc switched to gevent, timed by the interceptor). Beside `echo: unary ...` in the
+    same run it shows what calling from inside Locust would add to every figure. Opt-in
+    (`python -m loadtest.run --gevent-echo`); skipped like the echo floor without the echo."""
+
+    weight = 1
+    abstract = False
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        try:
+            from bench import echo
+        except ImportError:
+            print("loadtest: gevent echo skipped: the bench package is not installed here")
+            raise StopUser() from None
+        self.pacer = Pacer()
+        self.calls = [
+            (
+                self.channel.unary_unary(
+                    method,
+                    request_serializer=kind.SerializeToString,
+                    response_deserializer=reply.FromString,
+                ),
+                request,
+                name,
+            )
+            for method, kind, reply, request, name in (
+                (
+                    echo.PUSH,
+                    pb.PushXComRequest,
+                    pb.PushXComResponse,
+                    pb.PushXComRequest(key="echo", value=dags.padded(hotpath.ECHO_VALUE_BYTES)),
+                    "gevent echo: unary push",
+                ),
+                (
+                    echo.FETCH,
+                    pb.FetchXComRequest,
+                    pb.FetchXComResponse,
+                    pb.FetchXComRequest(task_id="echo", key=str(hotpath.ECHO_VALUE_BYTES)),
+                    "gevent echo: unary fetch",
+                ),
+            )
+        ]
+
+    @task
+    def floor(self) -> None:
+        for method, request, name in self.calls:
+            self.pacer.wait()
+            try:
+                method(request, timeout=DEADLINE_SECONDS, metadata=(("x-loadtest-name", name),))
+            except grpc.RpcError as exc:
+                if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    print("loadtest: gevent echo skipped: the target does not serve the echo")
+                    raise StopUser() from None
 
 
 def _metadata(token: str, name: str, expect: str | None = None) -> tuple[tuple[str, str], ...]:

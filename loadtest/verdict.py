@@ -59,6 +59,7 @@ PACED = (
     _hot("unary", SUB_MS_US, PACED_P99_US),
     # The floor: no latency limit (it is what the others are compared with), no failures.
     Scenario("echo", ("echo: session push", "echo: unary push")),
+    Scenario("gevent echo"),  # opt-in comparison: the echo from inside Locust's gevent loop
 )
 # Unpaced (`--scenario stress`): the machine saturated on purpose, generous limits.
 STRESS = (
