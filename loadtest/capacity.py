@@ -15,22 +15,21 @@ report (loadtest/knee.py).
 
 from __future__ import annotations
 
-# grpc must run on gevent before any channel exists (Locust's gRPC pattern).
-import grpc.experimental.gevent as grpc_gevent
+# Its users call from their own agent processes (loadtest/native.py): no gRPC channel in this
+# process, so grpc is not switched to gevent here.
+from typing import Any
 
-grpc_gevent.init_gevent()
+from locust import LoadTestShape, events
+from locust.env import Environment
+from locust.runners import WorkerRunner
 
-from typing import Any  # noqa: E402
-
-from locust import LoadTestShape, events  # noqa: E402
-from locust.env import Environment  # noqa: E402
-from locust.runners import WorkerRunner  # noqa: E402
-
-from loadtest import knee, listeners  # noqa: E402
-from loadtest.users import SessionHotPathUser, UnaryHotPathUser  # noqa: E402, F401
+from loadtest import knee, listeners
+from loadtest.users import SessionHotPathUser, UnaryHotPathUser  # noqa: F401
 
 DEFAULT_RATES = "25,50,100,150,200,300,400,600"
 DEFAULT_STEP_SECONDS = 8.0
+DEFAULT_WARMUP_SECONDS = 4.0
+WARMUP = "warm-up"  # the recorder's step for calls made before the first step
 DEFAULT_USERS = 4
 # Counted by Locust (all workers, a few seconds late in distributed runs): enough to see that
 # a step fell short; the reported figures come from the exact histograms at the end.
@@ -51,6 +50,13 @@ def _options(parser: Any) -> None:
         default=DEFAULT_USERS,
         env_var="LEOFLOW_LOADTEST_USERS",
         help="paced users for every step (the shape's own: --users is Locust's)",
+    )
+    parser.add_argument(
+        "--xcom-warmup-seconds",
+        type=float,
+        default=DEFAULT_WARMUP_SECONDS,
+        env_var="LEOFLOW_LOADTEST_WARMUP_SECONDS",
+        help="seconds at the first rate before the first step (not reported)",
     )
     parser.add_argument(
         "--xcom-step-seconds",
@@ -76,7 +82,15 @@ class SubMsCapacityShape(LoadTestShape):
         rates = [float(r) for r in options.xcom_rates.split(",") if r.strip()]
         step_seconds = float(options.xcom_step_seconds)
         users = int(options.xcom_users)
+        warmup = float(options.xcom_warmup_seconds)
         now = float(self.get_run_time())  # type: ignore[no-untyped-call]
+        if now < warmup:
+            # Users start their agent processes and settle in at the first rate; not a step.
+            if self._index == -1:
+                self._index = -2
+                listeners.broadcast_step(self.runner.environment, WARMUP, rates[0])
+            return users, float(users * 100)
+        now -= warmup
         index = int(now // step_seconds)
         if index != self._index:
             if self._index >= 0 and self._end_step(now, users, rates[self._index]):

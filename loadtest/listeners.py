@@ -30,6 +30,7 @@ from loadtest.recorder import NO_STEP, LatencyRecorder, Summary, table
 RECORDER = LatencyRecorder()
 DEFAULT_RATE = 50.0
 STEP_MESSAGE = "xcom-step"
+STEP_CONTEXT = "xcom_step"  # in a request event's context
 LIMITS = {"paced": verdict.PACED, "stress": verdict.STRESS, "failures": verdict.FAILURES}
 # Hot-path request names shown beside their floor in the final table.
 FLOORS = {
@@ -90,9 +91,17 @@ def broadcast_step(environment: Environment, step: str, rate: float) -> None:
 
 
 @events.request.add_listener  # type: ignore[untyped-decorator]
-def _record(name: str, response_time: float, exception: BaseException | None, **_: Any) -> None:
+def _record(
+    name: str,
+    response_time: float,
+    exception: BaseException | None,
+    context: dict[str, Any] | None = None,
+    **_: Any,
+) -> None:
+    """A call reported after its round (the agent processes) carries the step it ran in."""
     if exception is None:
-        RECORDER.record(name, response_time / 1000)
+        step = (context or {}).get(STEP_CONTEXT)
+        RECORDER.record(name, response_time / 1000, None if step is None else str(step))
 
 
 @events.report_to_master.add_listener  # type: ignore[untyped-decorator]

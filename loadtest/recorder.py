@@ -61,9 +61,10 @@ class LatencyRecorder:
         self._histograms: dict[tuple[str, str], HdrHistogram] = {}
         self.step = NO_STEP
 
-    def record(self, name: str, seconds: float) -> None:
+    def record(self, name: str, seconds: float, step: str | None = None) -> None:
+        """step: the step the call was made in, when it is reported later (default: now's)."""
         us = max(LOWEST_US, min(HIGHEST_US, round(seconds * 1_000_000)))
-        key = (self.step, name)
+        key = (self.step if step is None else step, name)
         histogram = self._histograms.get(key)
         if histogram is None:
             histogram = self._histograms[key] = _histogram()

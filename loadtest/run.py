@@ -2,6 +2,7 @@
 
     python -m loadtest.run [--scenario paced|stress|capacity] [--seconds 30] [--users 5]
                            [--rate 50] [--web] [--processes N] [--limits paced|stress|failures]
+                           [--gevent-echo]
 
 - paced (default): session, unary and echo-floor users at --rate calls/s each, for --seconds;
   fails unless push and fetch keep p50 < 1 ms and p99 under the stated bound.
@@ -9,6 +10,9 @@
   LEOFLOW_UI_URL is set): the machine saturated on purpose, generous limits.
 - capacity: the sub-ms capacity shape (loadtest/capacity.py): the offered rate raised step by
   step; prints the sub-ms capacity and the saturation rate, writes JSON and a PNG.
+- --gevent-echo (paced): one more user calling the unary echo from inside Locust's gevent loop,
+  as all users did before they got agent processes: beside `echo: unary ...` it shows what
+  Locust and gevent would add.
 - --web: Locust's web UI (http://127.0.0.1:8089 by default) instead of a headless run; start,
   watch and stop the test from the browser, Ctrl-C here ends it.
 
@@ -46,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web", action="store_true", help="Locust's web UI instead of headless")
     parser.add_argument("--web-port", type=int, default=8089)
     parser.add_argument("--processes", type=int, default=0, help="Locust worker processes")
+    parser.add_argument(
+        "--gevent-echo",
+        action="store_true",
+        help="paced: one more user, the unary echo called from Locust's gevent loop (comparison)",
+    )
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C: Locust, the service and Redis are stopped, not orphaned.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -76,6 +85,9 @@ def locust_args(args: argparse.Namespace, out: Path) -> list[str]:
     locustfile = "loadtest/capacity.py" if args.scenario == "capacity" else "loadtest/locustfile.py"
     rate = 0.0 if args.scenario == "stress" else args.rate
     users = args.users or (4 if args.scenario == "capacity" else 5)
+    if args.gevent_echo and args.scenario == "paced":
+        classes = [*classes, "GeventEchoUser"]
+        users += 1
     cmd = [
         "-f",
         locustfile,

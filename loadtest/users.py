@@ -1,67 +1,265 @@
 """The Locust users. Request names start with their scenario ("session: push"), which is how
 loadtest/verdict.py groups them.
 
+The hot-path users make their gRPC calls in a plain Python process of their own, on an
+ordinary OS thread (loadtest/native.py runs loadtest/hotpath.py's `Agent`): Locust's gevent
+loop decides when each round runs and at what rate, and turns every timed call into a request
+event, but is not inside the measured path.
+
 - SessionHotPathUser: realistic DAG runs through the SDK's default transport (`XComClient`,
   one XComSession stream per task instance, as an agent does): lazy fetches of upstream
   outputs, fan-in of a mapped upstream in one call, pushes of 100 B-64 KB. A new client
   connects on its first call; that call is reported apart ("session: first call (connects)").
 - UnaryHotPathUser: the same runs as unary RPCs on one channel per user.
 - EchoFloorUser: the bench-only echo on the same server (only `python -m bench.server` serves
-  it): the SDK's session machinery and a unary call with no work behind them, i.e. what
-  Locust, gevent and gRPC add. Against a target without it the user stops and the scenario is
-  reported skipped.
-- SizeSweepUser: pushes up to the 256 KiB limit and one byte over (refused, as expected).
+  it), through the SDK's session machinery and as unary calls, from the same kind of process
+  and thread: what gRPC, the client's threads and the machine add with no work behind them.
+  Against a target without it the user stops and the scenario is reported skipped.
+- SizeSweepUser: pushes up to the 256 KiB limit and one byte over (refused, as expected), from
+  the Locust process itself (the locustfile switches grpc to gevent for it).
 - UiBrowserUser: the read-only HTTP proxy (Airflow's /api/v1 xcomEntries); only when
   LEOFLOW_UI_URL is set.
-
-Every gRPC call waits for its slot (loadtest/pacing.py) when the run is paced. The locustfile
-switches grpc to gevent before importing this module (before any channel exists).
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import os
 import random
+import socket
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 import grpc
-from locust import HttpUser, between, constant, task
+from locust import HttpUser, User, between, constant, events, task
 from locust.env import Environment
 from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
 
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
-from leoflow_xcom.client import NO_RETRY, XComClient
-from leoflow_xcom.client._channel import open_channel
-from leoflow_xcom.client._core import SessionOp
-from leoflow_xcom.client._session import SessionTransport
 from leoflow_xcom.core import tokens
-from leoflow_xcom.core.errors import XComError
 from leoflow_xcom.core.limits import MAX_VALUE_BYTES
-from loadtest import dags
+from loadtest import dags, hotpath, listeners, native
 from loadtest.grpc_user import DEADLINE_SECONDS, EXPECT, GrpcUser
-from loadtest.pacing import Pacer
+from loadtest.pacing import RATE, Pacer
 
-DAGS = dags.load()
-# Runs the hot path finished, for the UI scenario to browse: (dag_id, run_id, task_id).
+# Task instances the hot path finished, for the UI scenario to browse: (dag_id, run_id, task_id).
 RECENT: collections.deque[tuple[str, str, str]] = collections.deque(maxlen=200)
-# Finished runs, oldest first; beyond DONE_KEPT they are cleared.
-DONE: collections.deque[tuple[str, str]] = collections.deque()
-DONE_KEPT = 200
-ECHO_VALUE_BYTES = 1_000
 
 
-def _signing_key() -> bytes:
-    path = os.environ.get("LEOFLOW_XCOM_SIGNING_KEY_FILE")
-    if not path:
-        raise SystemExit("loadtest: set LEOFLOW_XCOM_SIGNING_KEY_FILE to mint task tokens")
-    with open(path) as key_file:
-        return key_file.read().strip().encode()
+def _target(host: str | None) -> str:
+    if not host:
+        raise SystemExit("loadtest: give the XCom address as LEOFLOW_XCOM_ADDR or --host")
+    return host.removeprefix("grpc://")
+
+
+class AgentProcess:
+    """A user's agent process (loadtest/native.py) and its end of the socket pair."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        ours, theirs = socket.socketpair()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "loadtest.native", str(theirs.fileno()), target],
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()
+        self.socket = ours
+        self.stream = ours.makefile("rwb")
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        """Until it has started (imports, DAG policies, channel): a few seconds when loaded."""
+        if not self.ready and self.stream.readline() != native.READY:
+            code = self.process.wait()
+            raise RuntimeError(f"an agent process did not start (exit code {code})")
+        self.ready = True
+
+    def close(self) -> None:
+        self.stream.close()
+        self.socket.close()  # end of input: the agent process exits after its round
+        try:
+            self.process.wait(DEADLINE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# Started before the run (see _prestart), taken by the users as they start.
+SPARE: list[AgentProcess] = []
+
+
+@events.init.add_listener  # type: ignore[untyped-decorator]
+def _prestart(environment: Environment, **_: object) -> None:
+    """Start the agent processes before the run begins (Locust's init blocks its start), so
+    their start-up is not taken out of a short run's time on a loaded machine. Only where the
+    users will run and their number is known; other users start their own."""
+    options = environment.parsed_options
+    host = environment.host or os.environ.get("LEOFLOW_XCOM_ADDR")
+    if options is None or not host or isinstance(environment.runner, MasterRunner | WorkerRunner):
+        return
+    count = getattr(options, "xcom_users", None) or options.num_users or 0
+    if not os.environ.get("LEOFLOW_XCOM_SIGNING_KEY_FILE"):
+        return  # the users say what is missing
+    SPARE.extend(AgentProcess(_target(host)) for _ in range(min(int(count), MAX_PRESTART)))
+    for agent in SPARE:
+        agent.wait_ready()
+
+
+@events.quitting.add_listener  # type: ignore[untyped-decorator]
+def _close_spares(environment: Environment, **_: object) -> None:
+    while SPARE:
+        SPARE.pop().close()
+
+
+MAX_PRESTART = 32
+
+
+class _NativeUser(User):
+    """Runs `kind` rounds in its own process (loadtest/native.py) and reports every call."""
+
+    abstract = True
+    wait_time = constant(0)  # the agent's pacer spaces the calls
+    kind = ""
+    # The target without a flag: the SDK's own variable (the Compose service sets it); --host
+    # or Locust's web form win when given.
+    host = os.environ.get("LEOFLOW_XCOM_ADDR")
+
+    def on_start(self) -> None:
+        hotpath.signing_key(os.environ.get("LEOFLOW_XCOM_SIGNING_KEY_FILE"))  # fail early
+        target = _target(self.host)
+        spare = next((a for a in SPARE if a.target == target), None)
+        if spare is not None:
+            SPARE.remove(spare)
+        self._agent = spare or AgentProcess(target)
+        self._agent.wait_ready()
+        self._stream = self._agent.stream
+
+    def on_stop(self) -> None:
+        if hasattr(self, "_agent"):
+            self._agent.close()
+
+    stop_after_error = False
+
+    @task
+    def round(self) -> None:
+        if self.stop_after_error:
+            raise StopUser()
+        # The rate holds for the whole round: its calls belong to the step it started in.
+        self._step = listeners.RECORDER.step
+        command = {"kind": self.kind, "rate": RATE.per_user}
+        self._stream.write(json.dumps(command).encode() + b"\n")
+        self._stream.flush()
+        for line in self._stream:
+            answer = native.decode(line)
+            if "outcome" in answer:
+                self._report(answer["outcome"])
+            elif "finished" in answer:
+                done = answer["finished"]
+                RECENT.append((done.dag_id, done.run_id, done.task_id))
+            elif "skip" in answer:
+                print(f"loadtest: echo floor skipped: {answer['skip']} (`make loadtest` serves it)")
+                raise StopUser()
+            elif answer.get("done"):
+                return
+        # Once, as a Locust error (the run's exit code is 1); the user stops after it.
+        self.stop_after_error = True
+        code = self._agent.process.wait()
+        raise RuntimeError(f"the {self.kind} agent process ended (exit code {code})")
+
+    def _report(self, outcome: hotpath.Outcome) -> None:
+        self.environment.events.request.fire(
+            request_type=outcome.kind,
+            name=outcome.name,
+            response_time=outcome.seconds * 1000,
+            response_length=outcome.length,
+            exception=CallFailedError(outcome.error) if outcome.error else None,
+            context={listeners.STEP_CONTEXT: self._step},
+        )
+
+
+class CallFailedError(Exception):
+    """A call the agent process saw fail (its error type and message)."""
+
+
+class SessionHotPathUser(_NativeUser):
+    weight = 2
+    kind = "session"
+
+
+class UnaryHotPathUser(_NativeUser):
+    weight = 2
+    kind = "unary"
+
+
+class EchoFloorUser(_NativeUser):
+    """The floor under the hot-path figures, measured the same way in the same run."""
+
+    weight = 1
+    kind = "echo"
+
+
+class GeventEchoUser(GrpcUser):
+    """The old way, for comparison: the unary echo called from Locust's own process (gevent
+    loop, grpc switched to gevent, timed by the interceptor). Beside `echo: unary ...` in the
+    same run it shows what calling from inside Locust would add to every figure. Opt-in
+    (`python -m loadtest.run --gevent-echo`); skipped like the echo floor without the echo."""
+
+    weight = 1
+    abstract = False
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        try:
+            from bench import echo
+        except ImportError:
+            print("loadtest: gevent echo skipped: the bench package is not installed here")
+            raise StopUser() from None
+        self.pacer = Pacer()
+        self.calls = [
+            (
+                self.channel.unary_unary(
+                    method,
+                    request_serializer=kind.SerializeToString,
+                    response_deserializer=reply.FromString,
+                ),
+                request,
+                name,
+            )
+            for method, kind, reply, request, name in (
+                (
+                    echo.PUSH,
+                    pb.PushXComRequest,
+                    pb.PushXComResponse,
+                    pb.PushXComRequest(key="echo", value=dags.padded(hotpath.ECHO_VALUE_BYTES)),
+                    "gevent echo: unary push",
+                ),
+                (
+                    echo.FETCH,
+                    pb.FetchXComRequest,
+                    pb.FetchXComResponse,
+                    pb.FetchXComRequest(task_id="echo", key=str(hotpath.ECHO_VALUE_BYTES)),
+                    "gevent echo: unary fetch",
+                ),
+            )
+        ]
+
+    @task
+    def floor(self) -> None:
+        for method, request, name in self.calls:
+            self.pacer.wait()
+            try:
+                method(request, timeout=DEADLINE_SECONDS, metadata=(("x-loadtest-name", name),))
+            except grpc.RpcError as exc:
+                if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    print("loadtest: gevent echo skipped: the target does not serve the echo")
+                    raise StopUser() from None
 
 
 def _metadata(token: str, name: str, expect: str | None = None) -> tuple[tuple[str, str], ...]:
@@ -71,27 +269,16 @@ def _metadata(token: str, name: str, expect: str | None = None) -> tuple[tuple[s
     return tuple(md)
 
 
-class _XComUser(GrpcUser):
-    abstract = True
-    wait_time = constant(0)  # the pacer spaces the calls
-    scenario = ""
+class SizeSweepUser(GrpcUser):
+    weight = 1
+    wait_time = between(0.0, 0.01)
+    SIZES = (1_000, 16_000, 64_000, 128_000, MAX_VALUE_BYTES - 1, MAX_VALUE_BYTES)
 
     def on_start(self) -> None:
-        self.key = _signing_key()
+        self.key = hotpath.signing_key(os.environ.get("LEOFLOW_XCOM_SIGNING_KEY_FILE"))
         self.stub = pb_grpc.XComServiceStub(self.channel)
-        self.rng = random.Random()
         self.pacer = Pacer()
-
-    def token(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
-        return tokens.mint(
-            self.key,
-            now=int(time.time()),
-            expires_in=3600,
-            dag_id=dag_id,
-            run_id=run_id,
-            task_id=task_id,
-            map_index=map_index,
-        )
+        self.done: collections.deque[str] = collections.deque()
 
     def call(self, method: Any, request: Any, token: str, name: str, expect: str = "") -> None:
         self.pacer.wait()
@@ -100,195 +287,13 @@ class _XComUser(GrpcUser):
         except grpc.RpcError:
             pass  # already reported to Locust by the interceptor
 
-    def finish_run(self, dag_id: str, run_id: str) -> None:
-        """Keep the run browsable by the UI scenario for a while, then clear the oldest runs:
-        the control plane's clean-up, which keeps Redis (noeviction, 512 MB in the shipped
-        redis.conf) from filling up during long runs, as real runs age out by TTL."""
-        DONE.append((dag_id, run_id))
-        while len(DONE) > DONE_KEPT:
-            old_dag, old_run = DONE.popleft()
-            token = tokens.mint(self.key, now=int(time.time()), expires_in=600, control_plane=True)
-            request = pb.ClearXComsRequest(dag_id=old_dag, run_id=old_run)
-            self.call(self.stub.ClearXComs, request, token, f"{self.scenario}: clear run")
-
-
-class SessionHotPathUser(_XComUser):
-    weight = 2
-    scenario = "session"
-
-    @task
-    def dag_run(self) -> None:
-        dag = self.rng.choice(DAGS)
-        run_id = f"loadtest__{uuid.uuid4().hex[:12]}"
-        for instance in dags.plan(dag, self.rng):
-            token = self.token(dag.dag_id, run_id, instance.task_id, instance.map_index)
-            # NO_RETRY: every refused call shows as a failure instead of a slow success.
-            with XComClient(self.target, token, timeout=DEADLINE_SECONDS, retry=NO_RETRY) as xcom:
-                first = True
-                for op in instance.ops:
-                    name, run = self._op(xcom, op)
-                    self.pacer.wait()
-                    self._timed("session: first call (connects)" if first else name, run)
-                    first = False
-            RECENT.append((dag.dag_id, run_id, instance.task_id))
-        self.finish_run(dag.dag_id, run_id)
-
-    @staticmethod
-    def _op(xcom: XComClient, op: dags.Op) -> tuple[str, Callable[[], int]]:
-        if isinstance(op, dags.Push):
-            push = op
-            return "session: push", lambda: xcom.push_json(push.key, push.value).size_bytes
-        if isinstance(op, dags.FetchMany):
-            many = op
-            return "session: fetch_many mapped", lambda: len(xcom.pull_many(many.task_id, many.key))
-        fetch = op
-        return "session: fetch", lambda: len(xcom.pull_json(fetch.task_id, fetch.key))
-
-    def _timed(self, name: str, run: Callable[[], int]) -> None:
-        started = time.perf_counter()
-        exception: Exception | None = None
-        length = 0
-        try:
-            length = run()
-        except XComError as exc:
-            exception = exc
-        fire(self.environment, "sdk", name, started, length, exception)
-
-
-class UnaryHotPathUser(_XComUser):
-    weight = 2
-    scenario = "unary"
-
-    @task
-    def dag_run(self) -> None:
-        dag = self.rng.choice(DAGS)
-        run_id = f"loadtest__{uuid.uuid4().hex[:12]}"
-        for instance in dags.plan(dag, self.rng):
-            token = self.token(dag.dag_id, run_id, instance.task_id, instance.map_index)
-            for op in instance.ops:
-                if isinstance(op, dags.Push):
-                    push = pb.PushXComRequest(key=op.key, value=op.value)
-                    self.call(self.stub.PushXCom, push, token, "unary: push")
-                elif isinstance(op, dags.FetchMany):
-                    selector = pb.XComSelector(task_id=op.task_id, key=op.key, all_map_indexes=True)
-                    many = pb.FetchXComsRequest(selectors=[selector])
-                    self.call(self.stub.FetchXComs, many, token, "unary: fetch_many mapped")
-                else:
-                    fetch = pb.FetchXComRequest(task_id=op.task_id, key=op.key)
-                    self.call(self.stub.FetchXCom, fetch, token, "unary: fetch")
-            RECENT.append((dag.dag_id, run_id, instance.task_id))
-        self.finish_run(dag.dag_id, run_id)
-
-
-class EchoFloorUser(GrpcUser):
-    """The floor under the hot-path figures, measured in the same Locust process and run."""
-
-    weight = 1
-    wait_time = constant(0)
-
-    def on_start(self) -> None:
-        try:
-            from bench import echo  # the bench's server registers it; no product image has it
-        except ImportError:
-            self._skip("the bench package is not installed here")
-        self.pacer = Pacer()
-        self.push = self.channel.unary_unary(
-            echo.PUSH,
-            request_serializer=pb.PushXComRequest.SerializeToString,
-            response_deserializer=pb.PushXComResponse.FromString,
-        )
-        self.fetch = self.channel.unary_unary(
-            echo.FETCH,
-            request_serializer=pb.FetchXComRequest.SerializeToString,
-            response_deserializer=pb.FetchXComResponse.FromString,
-        )
-        raw = open_channel(self.target)  # not intercepted: the SDK times its calls
-        self.raw = raw
-        self.session = SessionTransport(
-            raw.stream_stream(
-                echo.SESSION,
-                request_serializer=pb.SessionRequest.SerializeToString,
-                response_deserializer=pb.SessionResponse.FromString,
-            ),
-            "",
-            (),
-        )
-        self.push_request = pb.PushXComRequest(key="echo", value=dags.padded(ECHO_VALUE_BYTES))
-        self.fetch_request = pb.FetchXComRequest(task_id="echo", key=str(ECHO_VALUE_BYTES))
-        probe = raw.unary_unary(
-            echo.PUSH,
-            request_serializer=pb.PushXComRequest.SerializeToString,
-            response_deserializer=pb.PushXComResponse.FromString,
-        )
-        try:  # not counted; a target without the echo answers UNIMPLEMENTED
-            probe(self.push_request, timeout=DEADLINE_SECONDS)
-        except grpc.RpcError as exc:
-            code = exc.code().name if isinstance(exc, grpc.Call) else "an error"
-            self._skip(f"the target does not serve the bench-only echo ({code})")
-
-    def _skip(self, why: str) -> None:
-        print(f"loadtest: echo floor skipped: {why} (`make loadtest` serves it)", flush=True)
-        raise StopUser()
-
-    def on_stop(self) -> None:
-        if hasattr(self, "session"):
-            self.session.close()
-            self.raw.close()
-        super().on_stop()
-
-    @task
-    def floor(self) -> None:
-        for op, request, name in (
-            (SessionOp.PUSH, self.push_request, "echo: session push"),
-            (SessionOp.FETCH, self.fetch_request, "echo: session fetch"),
-        ):
-            self.pacer.wait()
-            started = time.perf_counter()
-            exception: Exception | None = None
-            try:
-                self.session.call(op, request, DEADLINE_SECONDS)
-            except XComError as exc:
-                exception = exc
-            fire(self.environment, "sdk", name, started, ECHO_VALUE_BYTES, exception)
-        for method, request, name in (
-            (self.push, self.push_request, "echo: unary push"),
-            (self.fetch, self.fetch_request, "echo: unary fetch"),
-        ):
-            self.pacer.wait()
-            try:
-                method(request, timeout=DEADLINE_SECONDS, metadata=(("x-loadtest-name", name),))
-            except grpc.RpcError:
-                pass  # reported by the interceptor
-
-
-def fire(
-    environment: Environment,
-    kind: str,
-    name: str,
-    started: float,
-    length: int,
-    exception: Exception | None,
-) -> None:
-    environment.events.request.fire(  # type: ignore[no-untyped-call]
-        request_type=kind,
-        name=name,
-        response_time=(time.perf_counter() - started) * 1000,
-        response_length=length,
-        exception=exception,
-        context=None,
-    )
-
-
-class SizeSweepUser(_XComUser):
-    weight = 1
-    wait_time = between(0.0, 0.01)
-    scenario = "sweep"
-    SIZES = (1_000, 16_000, 64_000, 128_000, MAX_VALUE_BYTES - 1, MAX_VALUE_BYTES)
-
     @task
     def sweep(self) -> None:
         run_id = f"sweep__{uuid.uuid4().hex[:12]}"
-        token = self.token("etl_daily", run_id, "load")
+        token = tokens.mint(
+            self.key, now=int(time.time()), expires_in=3600, dag_id="etl_daily",
+            run_id=run_id, task_id="load", map_index=-1,
+        )  # fmt: skip
         for size in self.SIZES:
             request = pb.PushXComRequest(key=f"size_{size}", value=dags.padded(size))
             self.call(self.stub.PushXCom, request, token, f"sweep: push {size} B")
@@ -296,7 +301,15 @@ class SizeSweepUser(_XComUser):
         self.call(
             self.stub.PushXCom, over, token, "sweep: push limit+1 (refused)", "INVALID_ARGUMENT"
         )
-        self.finish_run("etl_daily", run_id)
+        self._finish_run(run_id)
+
+    def _finish_run(self, run_id: str) -> None:
+        """Clear the oldest sweep runs (as the control plane does), keeping Redis from filling."""
+        self.done.append(run_id)
+        while len(self.done) > hotpath.DONE_KEPT:
+            token = tokens.mint(self.key, now=int(time.time()), expires_in=600, control_plane=True)
+            request = pb.ClearXComsRequest(dag_id="etl_daily", run_id=self.done.popleft())
+            self.call(self.stub.ClearXComs, request, token, "sweep: clear run")
 
 
 class UiBrowserUser(HttpUser):

@@ -65,3 +65,14 @@ def test_steps_are_kept_apart_and_files_written(tmp_path: Path) -> None:
     # Above 2048 µs three significant digits mean 2 µs buckets: 2100 reads as 2101.
     assert [(r["step"], r["p50_us"]) for r in rows] == [("", 500), ("step 1", 2101)]
     assert csv_path.read_text().splitlines()[0].startswith("step,name,count,p50_us")
+
+
+def test_a_late_report_goes_to_the_step_its_call_ran_in() -> None:
+    recorder = LatencyRecorder()
+    recorder.step = "step 1"
+    recorder.record("session: push", 0.000300)
+    recorder.step = "step 2"  # the shape moved on before the round's answers arrived
+    recorder.record("session: push", 0.000400, step="step 1")
+    recorder.record("session: push", 0.000500)
+    assert recorder.count("session: push", "step 1") == 2
+    assert recorder.count("session: push", "step 2") == 1
