@@ -10,7 +10,6 @@ PYTEST_ARGS ?=
 .PHONY: help venv redis-bin chromium compose-plugin airflow-artefacts protos lint lint-perf test fault-test security-test compose-test run bench loadtest clean
 .PHONY: cluster-test
 .PHONY: loadtest-web loadtest-capacity prereqs-test prereqs-run prereqs-fresh-test fresh-test
-.PHONY: cluster-test
 
 help:
 	@echo "make run      start Redis + the XCom service as local processes (no Docker)"
@@ -78,20 +77,18 @@ test: prereqs-test venv redis-bin chromium compose-plugin lint lint-perf airflow
 	$(VENV)/bin/pytest -m "not e2e and not failover" $(PYTEST_ARGS)
 
 # The store and proxy suites against a real Redis Cluster (3 primaries + 3 replicas) and a real
-# Sentinel group (1 primary, 2 replicas, 3 Sentinels) started on loopback; prints bring-up times.
-# `make test` runs them against standalone servers only.
+# Sentinel group (1 primary, 2 replicas, 3 Sentinels) started on loopback (prints bring-up
+# times; `make test` runs them against standalone servers only); then a primary SIGKILLed under
+# SDK load through two service replicas, with and without LEOFLOW_REDIS_MIN_REPLICA_ACKS
+# (prints the FAILOVER figures).
 cluster-test: venv redis-bin
 	LEOFLOW_TEST_REDIS_MODES=cluster,sentinel $(VENV)/bin/pytest -s -m "not e2e" tests/store \
 		tests/proxy/test_deployments.py $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m failover -s tests/cluster/failover $(PYTEST_ARGS)
 
 # Redis killed/stalled/restarted/full and the service stopped, under load; prints the figures.
 fault-test: venv redis-bin
 	$(VENV)/bin/pytest -m fault -s tests/faults $(PYTEST_ARGS)
-
-# Redis Cluster and Sentinel: a primary SIGKILLed under SDK load through two service replicas,
-# with and without LEOFLOW_REDIS_MIN_REPLICA_ACKS; prints the FAILOVER figures.
-cluster-test: venv redis-bin
-	$(VENV)/bin/pytest -m failover -s tests/cluster/failover $(PYTEST_ARGS)
 
 # Hostile tenants against real processes (floods, ReDoS schemas, claims, error sizes), with
 # figures printed; also part of make test.
