@@ -27,98 +27,26 @@ import collections
 import json
 import os
 import random
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from typing import Any
 from urllib.parse import quote
 
 import grpc
-from locust import HttpUser, User, between, constant, events, task
-from locust.env import Environment
+from locust import HttpUser, User, between, constant, task
 from locust.exception import StopUser
-from locust.runners import MasterRunner, WorkerRunner
 
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
 from leoflow_xcom.core import tokens
 from leoflow_xcom.core.limits import MAX_VALUE_BYTES
 from loadtest import dags, hotpath, listeners, native
+from loadtest.agents import SPARE, AgentProcess, target_of
 from loadtest.grpc_user import DEADLINE_SECONDS, EXPECT, GrpcUser
 from loadtest.pacing import RATE, Pacer
 
 # Task instances the hot path finished, for the UI scenario to browse: (dag_id, run_id, task_id).
 RECENT: collections.deque[tuple[str, str, str]] = collections.deque(maxlen=200)
-
-
-def _target(host: str | None) -> str:
-    if not host:
-        raise SystemExit("loadtest: give the XCom address as LEOFLOW_XCOM_ADDR or --host")
-    return host.removeprefix("grpc://")
-
-
-class AgentProcess:
-    """A user's agent process (loadtest/native.py) and its end of the socket pair."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-        ours, theirs = socket.socketpair()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "loadtest.native", str(theirs.fileno()), target],
-            pass_fds=(theirs.fileno(),),
-        )
-        theirs.close()
-        self.socket = ours
-        self.stream = ours.makefile("rwb")
-        self.ready = False
-
-    def wait_ready(self) -> None:
-        """Until it has started (imports, DAG policies, channel): a few seconds when loaded."""
-        if not self.ready and self.stream.readline() != native.READY:
-            code = self.process.wait()
-            raise RuntimeError(f"an agent process did not start (exit code {code})")
-        self.ready = True
-
-    def close(self) -> None:
-        self.stream.close()
-        self.socket.close()  # end of input: the agent process exits after its round
-        try:
-            self.process.wait(DEADLINE_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-# Started before the run (see _prestart), taken by the users as they start.
-SPARE: list[AgentProcess] = []
-
-
-@events.init.add_listener  # type: ignore[untyped-decorator]
-def _prestart(environment: Environment, **_: object) -> None:
-    """Start the agent processes before the run begins (Locust's init blocks its start), so
-    their start-up is not taken out of a short run's time on a loaded machine. Only where the
-    users will run and their number is known; other users start their own."""
-    options = environment.parsed_options
-    host = environment.host or os.environ.get("LEOFLOW_XCOM_ADDR")
-    if options is None or not host or isinstance(environment.runner, MasterRunner | WorkerRunner):
-        return
-    count = getattr(options, "xcom_users", None) or options.num_users or 0
-    if not os.environ.get("LEOFLOW_XCOM_SIGNING_KEY_FILE"):
-        return  # the users say what is missing
-    SPARE.extend(AgentProcess(_target(host)) for _ in range(min(int(count), MAX_PRESTART)))
-    for agent in SPARE:
-        agent.wait_ready()
-
-
-@events.quitting.add_listener  # type: ignore[untyped-decorator]
-def _close_spares(environment: Environment, **_: object) -> None:
-    while SPARE:
-        SPARE.pop().close()
-
-
-MAX_PRESTART = 32
 
 
 class _NativeUser(User):
@@ -133,7 +61,7 @@ class _NativeUser(User):
 
     def on_start(self) -> None:
         hotpath.signing_key(os.environ.get("LEOFLOW_XCOM_SIGNING_KEY_FILE"))  # fail early
-        target = _target(self.host)
+        target = target_of(self.host)
         spare = next((a for a in SPARE if a.target == target), None)
         if spare is not None:
             SPARE.remove(spare)

@@ -21,15 +21,21 @@ def _loadtest(*args: str) -> tuple[int, str]:
     # Never import locust here: it monkey-patches the whole process for gevent.
     if importlib.util.find_spec("locust") is None:
         pytest.fail("locust is missing: `make test` installs the loadtest extra", pytrace=False)
-    run = subprocess.run(
+    run = subprocess.Popen(
         [sys.executable, "-m", "loadtest.run", *args],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=70,
-        check=False,
     )
-    return run.returncode, run.stdout + run.stderr
+    try:
+        out, _ = run.communicate(timeout=70)
+    except subprocess.TimeoutExpired:
+        # SIGTERM, not SIGKILL: loadtest.run then stops Locust, the service and Redis.
+        run.terminate()
+        out, _ = run.communicate(timeout=30)
+        pytest.fail(f"the load test did not finish in 70 s:\n{out[-3000:]}", pytrace=False)
+    return run.returncode, out
 
 
 @pytest.mark.timeout(80)
