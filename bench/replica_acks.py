@@ -62,7 +62,7 @@ def main() -> None:
             p50 = {a: statistics.median(v) for a, v in samples.items()}
             print(f"WAIT 1 adds {p50[1] - p50[0]:+.0f} us at p50")
             try:
-                reply = primary.client().execute_command("WAITAOF", 0, 0, 100)
+                reply = primary.client().execute_command("WAITAOF", 0, 0, 100)  # type: ignore[no-untyped-call]
                 print(f"WAITAOF available: {reply}")
             except redis.exceptions.ResponseError as exc:
                 print(f"WAITAOF not available on {opts.server} {version}: {exc}")

@@ -32,6 +32,7 @@ class LocalCluster:
         replicas: int = 1,
         node_timeout_ms: int = NODE_TIMEOUT_MS,
         full_coverage: bool = False,
+        use_cli: bool = True,
     ) -> None:
         self.binary = binary
         self.directory = directory
@@ -71,6 +72,7 @@ class LocalCluster:
             while int(node.extra[at]) in used:
                 node.extra[at] = str(free_port())
             used.add(int(node.extra[at]))
+        self.use_cli = use_cli
         self.bring_up_seconds = 0.0
 
     @property
@@ -87,7 +89,7 @@ class LocalCluster:
         try:
             for node in self.nodes:
                 node.start()
-            cli = _cli(self.binary)
+            cli = _cli(self.binary) if self.use_cli else None
             if cli is not None:
                 self._create_with_cli(cli, timeout)
             else:
@@ -125,7 +127,9 @@ class LocalCluster:
         first = self.nodes[0]
         for node in self.nodes[1:]:
             with node.client() as c:
-                c.execute_command("CLUSTER MEET", "127.0.0.1", first.port)
+                # The bus port is not port + 10000 here: MEET must be told it.
+                bus = first.extra[first.extra.index("--cluster-port") + 1]
+                c.execute_command("CLUSTER MEET", "127.0.0.1", first.port, bus)
         ids = [_node_id(p) for p in primaries]
         deadline = time.monotonic() + 30
         for j, node in enumerate(self.nodes[self.primary_count :]):
