@@ -17,6 +17,7 @@ help:
 	@echo "make protos   regenerate the gRPC stubs from services/proto"
 	@echo "make lint     ruff + mypy only"
 	@echo "make fault-test  fault injection scenarios only (also part of make test), with figures"
+	@echo "make cluster-test  store and proxy suites against a real Redis Cluster and Sentinel group"
 	@echo "make security-test  hostile-tenant tests (floods, ReDoS, claims, error sizes), with figures"
 	@echo "make compose-test  the Compose appliance end to end on a real Docker engine"
 	@echo "make fresh-test    make test + make run's walk-through in a clean Debian container"
@@ -75,14 +76,19 @@ airflow-artefacts: venv
 test: prereqs-test venv redis-bin chromium compose-plugin lint lint-perf airflow-artefacts
 	$(VENV)/bin/pytest -m "not e2e and not failover" $(PYTEST_ARGS)
 
+# The store and proxy suites against a real Redis Cluster (3 primaries + 3 replicas) and a real
+# Sentinel group (1 primary, 2 replicas, 3 Sentinels) started on loopback; prints bring-up times.
+# `make test` runs them against standalone servers only.
+cluster-test: venv redis-bin
+	LEOFLOW_TEST_REDIS_MODES=cluster,sentinel $(VENV)/bin/pytest -s -m "not e2e" tests/store \
+		tests/proxy/test_deployments.py tests/server/test_deployments.py $(PYTEST_ARGS)
+	@# A primary SIGKILLed under SDK load through two service replicas, with and without
+	@# LEOFLOW_REDIS_MIN_REPLICA_ACKS, replicas stalled or not; prints the FAILOVER figures.
+	$(VENV)/bin/pytest -m failover -s tests/cluster/failover $(PYTEST_ARGS)
+
 # Redis killed/stalled/restarted/full and the service stopped, under load; prints the figures.
 fault-test: venv redis-bin
 	$(VENV)/bin/pytest -m fault -s tests/faults $(PYTEST_ARGS)
-
-# Redis Cluster and Sentinel: a primary SIGKILLed under SDK load through two service replicas,
-# with and without LEOFLOW_REDIS_MIN_REPLICA_ACKS; prints the FAILOVER figures.
-cluster-test: venv redis-bin
-	$(VENV)/bin/pytest -m failover -s tests/cluster/failover $(PYTEST_ARGS)
 
 # Hostile tenants against real processes (floods, ReDoS schemas, claims, error sizes), with
 # figures printed; also part of make test.

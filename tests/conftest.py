@@ -22,7 +22,12 @@ from leoflow_xcom.core.policies import parse_policy, policy_from_document
 from leoflow_xcom.server import app
 from leoflow_xcom.settings import RedisSettings, ServeSettings
 from leoflow_xcom.store.registry import PolicyStore
-from tests.redis_modes import redis_cluster, redis_sentinel  # noqa: F401 (fixtures)
+from tests.redis_modes import (  # noqa: F401 (fixtures)
+    _standalone_servers,
+    redis_cluster,
+    redis_sentinel,
+    redis_target,
+)
 from tests.redis_proc import ROOT, RedisProcess, find_binary
 
 # Which Redis-protocol servers the store contract suite runs against. Both by default; `make

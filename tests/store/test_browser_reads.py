@@ -1,5 +1,5 @@
-"""The XCom browser's reads, on every Redis-protocol server we support: run summaries (live
-XComs only, no value read) and value heads (never more than asked)."""
+"""The XCom browser's reads, on every Redis-protocol server and deployment we support: run
+summaries (live XComs only, no value read) and value heads (never more than asked)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,17 @@ import pytest
 
 from leoflow_xcom.core.errors import XComNotFoundError
 from leoflow_xcom.core.model import RunInfo, XComRef
-from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store.connection import StoreClient, connect
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.summary import RunSummaries
 from leoflow_xcom.store.writer import XComWriter
-from tests.redis_proc import RedisProcess
+from tests.redis_modes import RedisTarget
 
 
 @pytest.fixture
-def client(any_redis_server: RedisProcess) -> Iterator[StoreClient]:
-    any_redis_server.client().flushall()
-    made = connect(RedisSettings(url=any_redis_server.url))
+def client(redis_target: RedisTarget) -> Iterator[StoreClient]:
+    redis_target.flushall()
+    made = connect(redis_target.settings())
     yield made
     made.close()
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import redis
 import redis.cluster
 
+from leoflow_xcom.core.model import XComRef
 from leoflow_xcom.store.connection import connect, node_for, primaries
+from leoflow_xcom.store.reader import XComReader
+from leoflow_xcom.store.stats import read_stats
+from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.cluster import LocalCluster, cluster_info
 from leoflow_xcom.testing.sentinel import LocalSentinelGroup
 from tests.redis_modes import cluster_settings, sentinel_settings
+from tests.redis_proc import find_binary
 
 
 def test_the_cluster_has_three_shards_each_with_a_replica_in_sync(
@@ -56,3 +63,49 @@ def test_connect_in_sentinel_mode_reaches_the_primary(
         assert client.connection_pool.get_master_address()[1] == redis_sentinel.primary.port  # type: ignore[attr-defined]
     finally:
         client.close()
+
+
+def test_stats_sum_keys_over_primaries_and_report_the_fullest_shard(
+    redis_cluster: LocalCluster,
+) -> None:
+    client = connect(cluster_settings(redis_cluster))
+    try:
+        for node in primaries(client):
+            node.flushall()
+        for i in range(30):
+            client.set(f"xcom:stats:{i}", "1", ex=60)
+        per_node = [node.dbsize() for node in primaries(client)]
+        assert sum(1 for n in per_node if n) == 3  # the keys are spread over every shard
+        # One shard made tight: the ratio is that shard's.
+        tight = primaries(client)[1]
+        used = int(tight.info("memory")["used_memory"])
+        tight.config_set("maxmemory", str(used * 2))
+        try:
+            stats = read_stats(client)
+            assert stats.keys == 30
+            assert stats.maxmemory == used * 2
+            assert 0.4 < stats.memory_ratio <= 0.6
+            assert stats.memory_warning(0.4)
+            assert stats.aof_enabled and stats.aof_last_write_ok
+        finally:
+            tight.config_set("maxmemory", "512mb")
+    finally:
+        client.close()
+
+
+def test_a_cluster_created_by_hand_serves_the_store(tmp_path: Path) -> None:
+    """The launcher's path for machines without redis-cli/valkey-cli: CLUSTER ADDSLOTSRANGE,
+    MEET and REPLICATE by hand, then the product's push and read on it."""
+    binary = find_binary("valkey") or find_binary("redis")
+    assert binary is not None
+    cluster = LocalCluster(binary, tmp_path / "by-hand", use_cli=False).start()
+    try:
+        print(f"\ncluster 3+3 created by hand, up in {cluster.bring_up_seconds:.2f} s")
+        assert len(cluster.primaries()) == 3
+        assert all(len(cluster.replicas_of(p)) == 1 for p in cluster.primaries())
+        client = connect(cluster_settings(cluster))
+        XComWriter(client).push("d", "r", XComRef("t", "k"), b"1", 60)
+        assert XComReader(client).fetch("d", "r", XComRef("t", "k")) == b"1"
+        client.close()
+    finally:
+        cluster.stop()

@@ -1,5 +1,6 @@
 """One contract for the store, run against every Redis-protocol server we support
-(Debian's redis-server and valkey-server), each a real process started by the suite."""
+(Debian's redis-server and valkey-server), each a real process started by the suite, and, in
+`make cluster-test`, against a real Redis Cluster and a real Sentinel group too."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from collections.abc import Iterator
 from typing import cast
 
 import pytest
-import redis
 
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.errors import (
@@ -19,36 +19,35 @@ from leoflow_xcom.core.errors import (
 )
 from leoflow_xcom.core.model import ListFilter, RunInfo, Selector, XComRef
 from leoflow_xcom.settings import RedisSettings
-from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.connection import StoreClient, connect
 from leoflow_xcom.store.layout import ensure_layout
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.writer import XComWriter
-from tests.redis_proc import RedisProcess, free_port
+from tests.redis_modes import RedisTarget
+from tests.redis_proc import free_port
 
 TTL = 3600
 
 
 @pytest.fixture
-def raw(any_redis_server: RedisProcess) -> Iterator[redis.Redis]:
-    client = any_redis_server.client()
-    client.flushall()
+def raw(redis_target: RedisTarget) -> Iterator[StoreClient]:
+    redis_target.flushall()
+    client = redis_target.raw()
     yield client
-    client.config_set("maxmemory", "512mb")
     client.close()  # not left to the garbage collector: an unclosed socket fails the session
+    redis_target.flushall()  # also puts maxmemory back
 
 
 @pytest.fixture
-def store(
-    raw: redis.Redis, any_redis_server: RedisProcess
-) -> Iterator[tuple[XComWriter, XComReader]]:
-    client = connect(RedisSettings(url=any_redis_server.url))
+def store(raw: StoreClient, redis_target: RedisTarget) -> Iterator[tuple[XComWriter, XComReader]]:
+    client = connect(redis_target.settings())
     yield XComWriter(client), XComReader(client)
     client.close()
 
 
 def test_push_then_fetch_returns_the_exact_bytes_with_ttl(
-    store: tuple[XComWriter, XComReader], raw: redis.Redis
+    store: tuple[XComWriter, XComReader], raw: StoreClient
 ) -> None:
     writer, reader = store
     before = int(time.time() * 1000)
@@ -64,7 +63,7 @@ def test_push_then_fetch_returns_the_exact_bytes_with_ttl(
 
 
 def test_index_keys_keep_the_longest_member_ttl(
-    store: tuple[XComWriter, XComReader], raw: redis.Redis
+    store: tuple[XComWriter, XComReader], raw: StoreClient
 ) -> None:
     writer, _ = store
     writer.push("d", "r", XComRef("t", "long"), b"1", 7200)
@@ -111,7 +110,7 @@ def test_listing_pages_in_order_with_filters(store: tuple[XComWriter, XComReader
 
 @pytest.mark.slow
 def test_expired_values_are_gone_from_fetch_and_listing(
-    store: tuple[XComWriter, XComReader], raw: redis.Redis
+    store: tuple[XComWriter, XComReader], raw: StoreClient
 ) -> None:
     writer, reader = store
     writer.push("d", "r", XComRef("t", "short"), b"1", 1)
@@ -130,7 +129,7 @@ def test_expired_values_are_gone_from_fetch_and_listing(
 
 
 def test_clearing_a_task_instance_removes_only_its_values(
-    store: tuple[XComWriter, XComReader], raw: redis.Redis
+    store: tuple[XComWriter, XComReader], raw: StoreClient
 ) -> None:
     writer, reader = store
     for map_index in (-1, 0, 1):
@@ -189,7 +188,7 @@ def test_nasty_ids_never_collide_and_round_trip(store: tuple[XComWriter, XComRea
 
 
 def test_run_registry_lists_runs_and_forgets_cleared_ones(
-    store: tuple[XComWriter, XComReader], raw: redis.Redis
+    store: tuple[XComWriter, XComReader], raw: StoreClient
 ) -> None:
     writer, _ = store
     runs = RunRegistry(raw)
@@ -208,21 +207,22 @@ def test_run_registry_lists_runs_and_forgets_cleared_ones(
 
 
 def test_a_full_store_refuses_whole_pushes_keeps_reads_and_recovers(
-    store: tuple[XComWriter, XComReader], raw: redis.Redis
+    store: tuple[XComWriter, XComReader], raw: StoreClient, redis_target: RedisTarget
 ) -> None:
     writer, reader = store
     writer.push("d", "r", XComRef("t", "kept"), b'"v"', TTL)
-    keys_before = raw.dbsize()
-    used = int(raw.info("memory")["used_memory"])
-    raw.config_set("maxmemory", str(used // 2))
+    node = redis_target.node_of(raw, keys.run_keys("d", "r").index)  # the run's shard
+    keys_before = node.dbsize()
+    used = int(node.info("memory")["used_memory"])
+    node.config_set("maxmemory", str(used // 2))
     with pytest.raises(StoreFullError) as info:
         writer.push("d", "r", XComRef("t", "new"), b'"x"', TTL)
     assert "maxmemory" in info.value.message
     # Nothing half-written, nothing evicted, and reads still work.
-    assert raw.dbsize() == keys_before
+    assert node.dbsize() == keys_before
     assert raw.zscore(keys.run_keys("d", "r").index, keys.member("t", -1, "new")) is None
     assert reader.fetch("d", "r", XComRef("t", "kept")) == b'"v"'
-    raw.config_set("maxmemory", "512mb")
+    node.config_set("maxmemory", "512mb")
     writer.push("d", "r", XComRef("t", "new"), b'"x"', TTL)
     assert reader.fetch("d", "r", XComRef("t", "new")) == b'"x"'
 
@@ -236,9 +236,9 @@ def test_unreachable_store_fails_fast_with_unavailable() -> None:
 
 
 def test_layout_version_is_stamped_and_an_unknown_one_refused(
-    raw: redis.Redis, any_redis_server: RedisProcess
+    raw: StoreClient, redis_target: RedisTarget
 ) -> None:
-    with connect(RedisSettings(url=any_redis_server.url)) as client:
+    with connect(redis_target.settings()) as client:
         ensure_layout(client)
         assert raw.get(keys.LAYOUT_KEY) == str(keys.LAYOUT_VERSION).encode()
         raw.set(keys.LAYOUT_KEY, "99")
@@ -247,7 +247,7 @@ def test_layout_version_is_stamped_and_an_unknown_one_refused(
 
 
 def test_run_keeps_its_first_push_time_and_shrugs_off_bad_facts(
-    store: tuple[XComWriter, XComReader], raw: redis.Redis
+    store: tuple[XComWriter, XComReader], raw: StoreClient
 ) -> None:
     """The first push's time (Redis clock) is kept for the run; later pushes do not move it.
     A run-facts field that is not the JSON the push writes reads as unknown facts."""

@@ -13,7 +13,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "LEOFLOW_XCOM_SIGNING_KEY_FILE, LEOFLOW_XCOM_WORKERS, LEOFLOW_XCOM_DRAIN_SECONDS, "
         "LEOFLOW_XCOM_METRICS_LISTEN, LEOFLOW_XCOM_MEMORY_WARN_RATIO, LEOFLOW_XCOM_TLS_CERT_FILE, "
         "LEOFLOW_XCOM_TLS_KEY_FILE (both: TLS), LEOFLOW_LOG_FORMAT, "
-        "LEOFLOW_REDIS_URL, LEOFLOW_REDIS_USERNAME, LEOFLOW_REDIS_PASSWORD_FILE.",
+        "LEOFLOW_REDIS_URL, LEOFLOW_REDIS_USERNAME, LEOFLOW_REDIS_PASSWORD_FILE, "
+        "LEOFLOW_REDIS_MODE (standalone|cluster|sentinel), LEOFLOW_REDIS_NODES, "
+        "LEOFLOW_REDIS_SENTINEL_MASTER, LEOFLOW_REDIS_MIN_REPLICA_ACKS.",
     )
     parser.add_argument("--listen", help="address to bind (default LEOFLOW_XCOM_LISTEN)")
     parser.set_defaults(handler=run)

@@ -116,6 +116,20 @@ class RunningService:
             self.monitoring.stop()
 
 
+def connect_when_ready(settings: RedisSettings, timeout: float) -> StoreClient:
+    """The client; a Redis Cluster client needs a reachable node to be built, so retry that
+    while the cluster starts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return connect(settings)
+        except StoreUnavailableError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("waiting for Redis: %s", exc.message)
+            time.sleep(0.5)
+
+
 def wait_for_store(client: StoreClient, timeout: float) -> None:
     """Check the data layout, retrying while Redis is unreachable or loading its AOF."""
     deadline = time.monotonic() + timeout
@@ -138,7 +152,7 @@ def start(
     """extra_handlers: more services on the same server and settings (the bench harness adds
     its echo service this way; production adds none)."""
     tls = serve.tls()  # first: a missing or unreadable file fails the start before anything runs
-    client = connect(redis_settings)
+    client = connect_when_ready(redis_settings, serve.startup_timeout_seconds)
     wait_for_store(client, serve.startup_timeout_seconds)
     store = PolicyStore(client)
     holder: list[RunningService] = []

@@ -13,6 +13,7 @@ import redis.cluster
 import redis.exceptions
 import redis.sentinel
 
+from leoflow_xcom.core.errors import StoreUnavailableError
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import StoreClient, connect, is_cluster
@@ -33,7 +34,11 @@ def wait_for_admin(
     while True:
         refused = 0
         for password in passwords:
-            client = _client(settings, password)
+            try:
+                client = _client(settings, password)
+            except StoreUnavailableError as exc:  # a cluster with no reachable node yet
+                last = exc.message
+                continue
             try:
                 client.ping()
                 return client

@@ -69,21 +69,15 @@ def connect(settings: RedisSettings, password: str | None = None) -> StoreClient
     if settings.tls:
         common["ssl"] = True
     if settings.mode == "cluster":
-        return redis.cluster.RedisCluster(
-            startup_nodes=[
-                redis.cluster.ClusterNode(h, p)  # type: ignore[no-untyped-call]
-                for h, p in settings.node_addresses()
-            ],
-            max_connections=settings.max_connections,  # per node
-            # Bounded: a failover's few seconds of CLUSTERDOWN/MOVED are retried a few times
-            # within the caller's deadline, then the caller gets STORE_UNAVAILABLE and retries.
-            retry=redis.retry.Retry(redis.backoff.ExponentialBackoff(cap=0.1, base=0.01), 3),
-            **common,
-        )
+        return _cluster(settings, common)
     if settings.mode == "sentinel":
         sentinels = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
             settings.node_addresses(),
-            sentinel_kwargs={k: v for k, v in common.items() if k not in ("username", "password")},
+            sentinel_kwargs={
+                **{k: v for k, v in common.items() if k not in ("username", "password")},
+                # redis-py's default retries each Sentinel for seconds: one quick retry each.
+                "retry": redis.retry.Retry(redis.backoff.ConstantBackoff(0.01), 1),
+            },
             **common,
         )
         master: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
@@ -103,6 +97,26 @@ def connect(settings: RedisSettings, password: str | None = None) -> StoreClient
         **common,
     )
     return redis.Redis(connection_pool=pool)
+
+
+def _cluster(settings: RedisSettings, common: dict[str, Any]) -> redis.cluster.RedisCluster:
+    """RedisCluster reads the slot map from a seed node while it is built: with none reachable
+    that fails at once, as StoreUnavailableError like any later call (the service waits for
+    the store at start; init and the CLI report it)."""
+    try:
+        return redis.cluster.RedisCluster(
+            startup_nodes=[
+                redis.cluster.ClusterNode(h, p)  # type: ignore[no-untyped-call]
+                for h, p in settings.node_addresses()
+            ],
+            max_connections=settings.max_connections,  # per node
+            # Bounded: a failover's few seconds of CLUSTERDOWN/MOVED are retried a few times
+            # within the caller's deadline, then the caller gets STORE_UNAVAILABLE and retries.
+            retry=redis.retry.Retry(redis.backoff.ExponentialBackoff(cap=0.1, base=0.01), 3),
+            **common,
+        )
+    except redis.exceptions.RedisClusterException as exc:
+        raise StoreUnavailableError.because(_describe(exc)) from None
 
 
 def is_cluster(client: StoreClient) -> bool:
@@ -160,7 +174,7 @@ def translated() -> Iterator[None]:
         text = str(exc)
         if text.startswith(_UNAVAILABLE_PREFIXES):
             raise StoreUnavailableError.because(_describe(exc)) from None
-        if text.startswith("CROSSSLOT"):
+        if isinstance(exc, redis.exceptions.ClusterCrossSlotError) or text.startswith("CROSSSLOT"):
             raise StoreUnavailableError.because(
                 "Redis Cluster refused a call whose keys span several hash slots: the data "
                 "layout is older than this service; run `leoflow-xcom init` to migrate it"

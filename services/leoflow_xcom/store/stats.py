@@ -1,11 +1,18 @@
-"""What operators watch in Redis: memory against maxmemory, keys, AOF health."""
+"""What operators watch in Redis: memory against maxmemory, keys, AOF health.
+
+On a cluster every primary is asked: keys are summed over the primaries (replicas hold copies),
+memory is the fullest shard's (the first to refuse pushes), and AOF health holds only when it
+holds on every primary.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from leoflow_xcom.store.connection import StoreClient, translated
+import redis
+
+from leoflow_xcom.store.connection import StoreClient, primaries, translated
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -26,6 +33,19 @@ class StoreStats:
 
 
 def read_stats(client: StoreClient) -> StoreStats:
+    shards = [_read_node(node) for node in primaries(client)]
+    fullest = max(shards, key=lambda st: st.memory_ratio)
+    return StoreStats(
+        used_memory=fullest.used_memory,
+        maxmemory=fullest.maxmemory,
+        keys=sum(st.keys for st in shards),
+        aof_enabled=all(st.aof_enabled for st in shards),
+        aof_last_write_ok=all(st.aof_last_write_ok for st in shards),
+        aof_rewrite_in_progress=any(st.aof_rewrite_in_progress for st in shards),
+    )
+
+
+def _read_node(client: redis.Redis) -> StoreStats:
     with translated():
         info: dict[str, Any] = {**client.info("memory"), **client.info("persistence")}
         keyspace: dict[str, Any] = client.info("keyspace")

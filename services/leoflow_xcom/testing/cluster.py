@@ -30,6 +30,8 @@ class LocalCluster:
         primaries: int = 3,
         replicas: int = 1,
         node_timeout_ms: int = NODE_TIMEOUT_MS,
+        full_coverage: bool = False,
+        use_cli: bool = True,
     ) -> None:
         self.binary = binary
         self.directory = directory
@@ -45,10 +47,11 @@ class LocalCluster:
                 "nodes.conf",
                 "--cluster-node-timeout",
                 str(node_timeout_ms),
-                # A shard that lost its primary and every replica refuses its slots, but the
-                # other shards keep serving (the default refuses everything).
+                # Off: a shard that lost its primary and every replica refuses its slots, but
+                # the other shards keep serving. On (Redis's default): the whole cluster is
+                # down then.
                 "--cluster-require-full-coverage",
-                "no",
+                "yes" if full_coverage else "no",
                 # Free ports are often above 55535, where the default bus port (+10000) does
                 # not exist: the bus gets a free port of its own.
                 "--cluster-port",
@@ -68,6 +71,7 @@ class LocalCluster:
             while int(node.extra[at]) in used:
                 node.extra[at] = str(free_port())
             used.add(int(node.extra[at]))
+        self.use_cli = use_cli
         self.bring_up_seconds = 0.0
 
     @property
@@ -84,7 +88,7 @@ class LocalCluster:
         try:
             for node in self.nodes:
                 node.start()
-            cli = _cli(self.binary)
+            cli = _cli(self.binary) if self.use_cli else None
             if cli is not None:
                 self._create_with_cli(cli, timeout)
             else:
@@ -122,7 +126,9 @@ class LocalCluster:
         first = self.nodes[0]
         for node in self.nodes[1:]:
             with node.client() as c:
-                c.execute_command("CLUSTER MEET", "127.0.0.1", first.port)
+                # The bus port is not port + 10000 here: MEET must be told it.
+                bus = first.extra[first.extra.index("--cluster-port") + 1]
+                c.execute_command("CLUSTER MEET", "127.0.0.1", first.port, bus)
         ids = [_node_id(p) for p in primaries]
         deadline = time.monotonic() + 30
         for j, node in enumerate(self.nodes[self.primary_count :]):
