@@ -33,7 +33,6 @@ from tests.redis_modes import RedisTarget, cluster_settings, sentinel_settings
 from tests.redis_proc import RedisProcess
 
 # What a cluster client needs beyond the standalone rules (its slot map, MOVED/ASK handling).
-# The users' own rules carry them (store/acl.py); kept for the lead's merge to drop.
 CLUSTER_CLIENT_COMMANDS = ["+cluster|slots", "+cluster|shards", "+command", "+readonly", "+asking"]
 RUNS = 12
 
