@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from leoflow_xcom.client import XComClient
+from leoflow_xcom.core import tokens
 from leoflow_xcom.store import acl
 from tests.e2e.conftest import Stack, cluster_ports
 
@@ -48,6 +50,7 @@ def _token(stack: Stack, run: str, task: str) -> str:
     ).strip()
 
 
+@pytest.mark.timeout(300)  # six nodes, a create job and the stack, on a shared machine
 def test_cluster_profile_up_walkthrough_and_acls_on_every_node(
     cluster_stack: tuple[Stack, list[int]],
 ) -> None:
@@ -81,9 +84,21 @@ def test_cluster_profile_up_walkthrough_and_acls_on_every_node(
     with urllib.request.urlopen(request, timeout=5) as reply:
         assert "42" in json.dumps(json.loads(reply.read())["value"])
 
-    # More runs spread over the shards.
+    # More runs spread over the shards, through the SDK on the published port.
+    key = stack.read_secret("signing-key").encode()
     for i in range(12):
-        _cli(stack, _token(stack, f"{RUN}_{i}", "extract"), "push", "output", '{"rows": 1}')
+        token = tokens.mint(
+            key,
+            now=int(time.time()),
+            expires_in=600,
+            dag_id="etl_daily",
+            run_id=f"{RUN}_{i}",
+            task_id="extract",
+            map_index=-1,
+            control_plane=False,
+        )
+        with XComClient(f"127.0.0.1:{stack.xcom_port}", token, timeout=5.0) as client:
+            client.push("output", {"rows": i})
 
     # ACL users on every node, replicas included; replicas linked as the replication user.
     admin_password = stack.read_secret("redis-admin-password")

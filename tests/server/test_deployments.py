@@ -22,8 +22,8 @@ from leoflow_xcom.store.registry import PolicyStore
 from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.testing.cluster import LocalCluster
 from leoflow_xcom.testing.sentinel import LocalSentinelGroup
-from tests.fixture_types import Mint
 from tests.dag_data import publish_test_policies
+from tests.fixture_types import Mint
 from tests.redis_modes import RedisTarget, cluster_settings, sentinel_settings
 
 

@@ -13,9 +13,9 @@ from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.stats import read_stats
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.cluster import LocalCluster, cluster_info
+from leoflow_xcom.testing.redis_binary import find_binary
 from leoflow_xcom.testing.sentinel import LocalSentinelGroup
 from tests.redis_modes import cluster_settings, sentinel_settings
-from leoflow_xcom.testing.redis_binary import find_binary
 
 
 def test_the_cluster_has_three_shards_each_with_a_replica_in_sync(

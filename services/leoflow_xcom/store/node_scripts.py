@@ -89,26 +89,30 @@ class NodeScript:
             return list(pipe.execute())
 
     def _retrying(self, attempt: Any) -> Any:
-        """One more try after loading the script (NOSCRIPT) or re-reading the slot map (a
-        MOVED/ASK from a node client: failover or resharding); then the error stands."""
-        try:
-            return attempt()
-        except redis.exceptions.NoScriptError:
-            self._load_everywhere_needed()
-            return attempt()
-        except redis.exceptions.AskError:  # MovedError too
-            if not self._cluster:
+        """Up to two more tries after loading the script (NOSCRIPT) or re-reading the slot map
+        (a MOVED/ASK from a node client: failover or resharding); then the error stands. Both
+        can follow each other: after a failover the MOVED leads to a promoted replica that has
+        never loaded the script (SCRIPT LOAD is not replicated)."""
+        for tries_left in (2, 1, 0):
+            try:
+                return attempt()
+            except redis.exceptions.NoScriptError:
+                if not tries_left:
+                    raise
+                self._load_everywhere_needed()
+            except redis.exceptions.AskError:  # MovedError too
+                if not self._cluster or not tries_left:
+                    raise
+                refresh_slots(self._client)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                # A dead or stalled primary: the slot map still names it, and a node client
+                # never sees the MOVED that would correct it. Re-read the map (at most every
+                # _REFRESH_EVERY_S, however many calls fail) so calls reach the replica the
+                # cluster promotes; this call's error stands (the caller retries).
+                if self._cluster:
+                    self._refresh_soon()
                 raise
-            refresh_slots(self._client)
-            return attempt()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-            # A dead or stalled primary: the slot map still names it, and a node client never
-            # sees the MOVED that would correct it. Re-read the map (at most every
-            # _REFRESH_EVERY_S, however many calls fail) so calls reach the replica the cluster
-            # promotes; this call's error stands (the caller retries).
-            if self._cluster:
-                self._refresh_soon()
-            raise
+        raise AssertionError("unreachable: the last try returns or raises")
 
     def _refresh_soon(self) -> None:
         now = time.monotonic()

@@ -98,6 +98,10 @@ def _services(
     finally:
         for service in services:
             service.kill()
+            # An unexpected refusal is easier to judge with the server's own account of it.
+            if "Traceback" in service.output:
+                start = service.output.index("Traceback")
+                print(f"service {service.target} logged:\n{service.output[start:][-4000:]}")
 
 
 def _prepare(client: StoreClient) -> None:
