@@ -71,8 +71,7 @@ def _single(serve: ServeSettings, redis_settings: RedisSettings) -> int:
     from leoflow_xcom.server.app import run_until_signal, start
 
     running = start(serve, redis_settings)
-    _announce(running.port)
-    run_until_signal(running, serve.drain_seconds)
+    run_until_signal(running, serve.drain_seconds, ready=lambda: _announce(running.port))
     return 0
 
 

@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 
 import grpc
@@ -231,11 +231,17 @@ def start(
     return running
 
 
-def run_until_signal(running: RunningService, drain_seconds: float) -> None:
-    """Block until SIGTERM/SIGINT, then drain in-flight calls and return."""
+def run_until_signal(
+    running: RunningService, drain_seconds: float, ready: Callable[[], None] | None = None
+) -> None:
+    """Block until SIGTERM/SIGINT, then drain in-flight calls and return. `ready` runs once the
+    handlers are in place: a supervisor that signals right after the ready line gets a drain,
+    not the default handler's abrupt death."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if ready is not None:
+        ready()
     stop.wait()
     log.info("draining in-flight calls (up to %.1f s)", drain_seconds)
     running.stop(drain_seconds)
