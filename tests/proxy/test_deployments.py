@@ -5,7 +5,6 @@ as the service writes it."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -15,43 +14,20 @@ import redis
 
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.model import XComRef
-from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import node_for, primaries
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.cluster import LocalCluster
-from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.sentinel import LocalSentinelGroup
 from tests.dag_data import publish_test_policies
 from tests.proxy import conftest as proxy_fixtures
 from tests.proxy.conftest import (
-    PROXY_REDIS_PASSWORD,
-    SERVICE_REDIS_PASSWORD,
     Proxy,
     start_proxy,
     stop_proxy,
 )
 from tests.redis_modes import RedisTarget, cluster_settings, sentinel_settings
 
-# What a cluster client needs beyond the standalone rules (its slot map, MOVED/ASK handling).
-CLUSTER_CLIENT_COMMANDS = ["+cluster|slots", "+cluster|shards", "+command", "+readonly", "+asking"]
 RUNS = 12
-
-
-def _acl_on_every_node(nodes: list[RedisProcess]) -> None:
-    """ACLs are per node: the proxy and service users on every primary and replica."""
-    users = acl.acl_users(
-        service=SERVICE_REDIS_PASSWORD,
-        proxy=PROXY_REDIS_PASSWORD,
-        admin=secrets.token_urlsafe(16),
-        healthcheck=secrets.token_urlsafe(16),
-        replication=secrets.token_urlsafe(16),
-        sentinel=secrets.token_urlsafe(16),
-    )
-    for node in nodes:
-        with node.client() as admin:
-            for name in (acl.SERVICE_USER, acl.PROXY_USER):
-                rules = [*users[name], *CLUSTER_CLIENT_COMMANDS]
-                admin.execute_command("ACL", "SETUSER", name, *rules)
 
 
 @pytest.fixture(params=["cluster", "sentinel"])
@@ -79,7 +55,10 @@ def deployed(
         request.param, settings.model_dump(include={"mode", "nodes", "sentinel_master"})
     )
     target.flushall()
-    _acl_on_every_node(nodes)
+    # ACLs are per node, and only the product's own rules: a cluster client's needs (slot map,
+    # READONLY, ASKING) must already be in them.
+    for node in nodes:
+        proxy_fixtures.create_acl_users(node)
     # start_proxy would write the standalone rules on one node only: these stand.
     monkeypatch.setattr(proxy_fixtures, "create_acl_users", lambda server: None)
     proxy = start_proxy(nodes[0], tmp_path, verify=True, **env)
