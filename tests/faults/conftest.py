@@ -29,8 +29,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture
-def fault_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = start_redis("redis", tmp_path / "redis")
+def fault_redis(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RedisProcess]:
+    """The shipped redis.conf; a test may add server arguments with indirect parametrization."""
+    extra: tuple[str, ...] = getattr(request, "param", ())
+    server = start_redis("redis", tmp_path / "redis", *extra)
     with server.client() as client:
         publish_test_policies(client)
     yield server

@@ -29,6 +29,7 @@ PRINTED: list[str] = []
 @dataclasses.dataclass
 class Tally:
     acknowledged: dict[str, int] = dataclasses.field(default_factory=dict)  # key -> value
+    acknowledged_at: dict[str, float] = dataclasses.field(default_factory=dict)  # monotonic
     errors: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     successes: list[float] = dataclasses.field(default_factory=list)  # monotonic times
     slowest: dict[str, float] = dataclasses.field(default_factory=dict)  # code -> seconds
@@ -100,8 +101,10 @@ class Load:
                     time.sleep(0.01)  # an agent would back off; keeps a dead store's loop cheap
                 else:
                     with tally.lock:
+                        now = time.monotonic()
                         tally.acknowledged[key] = i
-                        tally.successes.append(time.monotonic())
+                        tally.acknowledged_at[key] = now
+                        tally.successes.append(now)
                 if pause:
                     time.sleep(pause)
 
@@ -111,6 +114,7 @@ class Audit:
     acknowledged: int
     present: int
     lost: int
+    lost_keys: tuple[str, ...]
     dangling_index: int  # index member without its value or meta
     orphan_values: int  # value without an index member
 
@@ -119,14 +123,15 @@ def audit(raw: redis.Redis, dag_id: str, run_id: str, tally: Tally) -> Audit:
     """Reads the run straight from Redis, in pipelined batches."""
     run = keys.run_keys(dag_id, run_id)
     acked = sorted(tally.acknowledged.items())
-    present = 0
+    missing: list[str] = []
     for start in range(0, len(acked), 500):
         batch = acked[start : start + 500]
         pipe = raw.pipeline(transaction=False)
         for key, _ in batch:
             pipe.get(run.value(keys.member(WRITER_TASK, -1, key)))
-        for (_key, i), got in zip(batch, pipe.execute(), strict=True):
-            present += got is not None and f'"i":{i}' in got.decode().replace(" ", "")
+        for (key, i), got in zip(batch, pipe.execute(), strict=True):
+            if got is None or f'"i":{i}' not in got.decode().replace(" ", ""):
+                missing.append(key)
     indexed = {_text(m) for m in raw.zrange(run.index, 0, -1)}
     metas = {_text(m) for m in raw.hkeys(run.meta)} - {
         keys.RUN_INFO_FIELD,
@@ -138,7 +143,8 @@ def audit(raw: redis.Redis, dag_id: str, run_id: str, tally: Tally) -> Audit:
     }
     dangling = len(indexed - values) + len(indexed - metas)
     orphans = len(values - indexed) + len(metas - indexed)
-    return Audit(len(acked), present, len(acked) - present, dangling, orphans)
+    present = len(acked) - len(missing)
+    return Audit(len(acked), present, len(missing), tuple(missing), dangling, orphans)
 
 
 def _text(reply: object) -> str:

@@ -43,14 +43,29 @@ def unavailable_only(errors: dict[str, int]) -> bool:
     return all(code.startswith("UNAVAILABLE/") for code in errors)
 
 
+# With `appendfsync everysec` Redis replies before its AOF write() whenever the previous
+# once-a-second fsync is still running (a busy disk): it postpones the write for up to 2 s
+# (checked in whole seconds, so up to ~3 s of wall time). A SIGKILL in that window loses what
+# was acknowledged in it; nothing older may go. `always` writes and fsyncs before replying.
+EVERYSEC_POSTPONE_WINDOW_S = 3.0
+
+
+@pytest.mark.parametrize(
+    "fault_redis",
+    [("--appendfsync", "everysec"), ("--appendfsync", "always")],
+    ids=["everysec", "always"],
+    indirect=True,
+)
 def test_sigkill_redis_under_load_loses_no_acknowledged_push(
     fault_redis: RedisProcess,
     fault_service: ServiceProcess,
     raw: redis.Redis,
     mint: Mint,
 ) -> None:
+    always = "always" in fault_redis.extra
     with Load(fault_service.target, lambda: writer_token(mint), timeout=CALL_TIMEOUT) as load:
         time.sleep(LOAD_SECONDS)
+        killed = time.monotonic()
         fault_redis.kill()  # SIGKILL: no shutdown hook, no final fsync
         time.sleep(1.0)  # writers keep calling into a dead store
         back = time.monotonic()
@@ -58,8 +73,20 @@ def test_sigkill_redis_under_load_loses_no_acknowledged_push(
         recovered = recovery(load, back)
         time.sleep(LOAD_SECONDS)
     result = audit(raw, DAG, RUN, load.tally)
-    figures("sigkill-redis", result, load.tally, recovery_s=recovered)
-    assert result.acknowledged > 0 and result.lost == 0
+    ages = [killed - load.tally.acknowledged_at[key] for key in result.lost_keys]
+    figures(
+        f"sigkill-redis-{'always' if always else 'everysec'}",
+        result,
+        load.tally,
+        recovery_s=recovered,
+        oldest_lost_s=round(max(ages), 3) if ages else None,
+    )
+    assert result.acknowledged > 0
+    if always:
+        assert result.lost == 0
+    else:
+        # Only the postponed write of a slow fsync may go; most runs lose nothing at all.
+        assert all(age <= EVERYSEC_POSTPONE_WINDOW_S for age in ages), ages
     assert result.dangling_index == result.orphan_values == 0
     assert unavailable_only(load.tally.errors), load.tally.errors
 
