@@ -44,7 +44,20 @@ def test_throughput_target_is_the_composite_floor() -> None:
 
 
 def test_latency_targets_are_the_issue_figures() -> None:
+    assert report.HOT_PATH_P50_MS == 1.0
     assert (report.PUSH_P50_MS, report.FETCH_P50_MS, report.P99_MS) == (0.45, 0.36, 0.8)
+
+
+def test_sub_millisecond_p50_decides_and_the_older_target_is_reported() -> None:
+    def p50_checks(p50: float) -> list[report.Check]:
+        one = Series("sdk-push-session", 1, 100, 0, 1.0, p50, p50, 0.5, 0.6, 0.7, 1.0, 1, 1, 1)
+        return [c for c in report.checks([one]) if "SDK session) p50, 1 client" in c.name]
+
+    verdict, older = p50_checks(0.8)
+    assert verdict.passed and not verdict.diagnostic and verdict.limit == 1.0
+    assert not older.passed and older.diagnostic and older.limit == 0.45  # shown, not failing
+    verdict, _ = p50_checks(1.2)
+    assert not verdict.passed
 
 
 def test_model_names_cores_and_shards() -> None:
