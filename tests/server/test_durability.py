@@ -23,8 +23,9 @@ from tests.servers import start_redis
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = start_redis("redis", tmp_path / "redis")
+def own_redis(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RedisProcess]:
+    """The shipped redis.conf; a test may add server arguments with indirect parametrization."""
+    server = start_redis("redis", tmp_path / "redis", *getattr(request, "param", ()))
     publish_test_policies(server.client())
     yield server
     server.stop()
@@ -52,7 +53,10 @@ def client(target: str, token: str, timeout: float = 5.0) -> XComClient:
     return XComClient(target, token, timeout=timeout, retry=NO_RETRY)
 
 
+# `always`: the promise that holds whatever the disk. With the default `everysec` a write that
+# Redis postponed behind a slow fsync may go (tests/faults checks that bound under load).
 @pytest.mark.slow
+@pytest.mark.parametrize("own_redis", [("--appendfsync", "always")], indirect=True)
 def test_sigkill_of_redis_loses_no_acknowledged_push(
     own_redis: RedisProcess, own_service: app.RunningService, mint: Mint
 ) -> None:
