@@ -65,9 +65,11 @@ QUICK = ("--quick",)
 STUBS = Path("services/leoflow_xcom/_proto/xcom_pb2.py")
 SIDE_TIMEOUT = 900
 # The band around 1.0 within which a median ratio counts as noise is measured, not assumed:
-# half the larger side's own round-to-round spread (the same code against itself), never less
-# than this floor: in quick runs on this 2-core machine the same tree differs from itself by
-# 3-4% in p50 and more in 8-client figures between runs minutes apart.
+# half the larger side's own round-to-round spread (the same code against itself: a ratio that
+# far from 1.0 is what either side does to itself between rounds). The floor only matters when
+# the rounds are too few to show their spread (one round shows none): in the first full
+# comparison (docs/performance.md) the steadiest row, a 1-client echo p50, still strayed ±6%
+# between rounds, so 5% is below anything a quick run resolves here.
 MIN_BAND = 0.05
 
 
@@ -92,6 +94,8 @@ class Metric:
 P50 = Metric("p50", "p50 ms", False)
 THROUGHPUT = Metric("throughput", "calls/s", True)
 SERVICE_CPU = Metric("service_cpu_us", "svc µs/call", False)
+# The SDK's own cost: one client process's CPU per call (the measuring loop is the same in both).
+CLIENT_CPU = Metric("client_cpu_us", "cli µs/call", False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -305,12 +309,13 @@ def compare(
 
 
 def rows(found: Comparison) -> list[Row]:
-    """Per scenario: p50 at 1 client; throughput and service CPU per call at more clients."""
+    """Per scenario: p50 and client CPU per call at 1 client; throughput and service CPU per call
+    at more clients."""
     out: list[Row] = []
     # What both sides measured in every round (a revision's bench may run other levels).
     both = set.intersection(*(set(m) for r in found.rounds for m in r.values()))
     for scenario, clients in sorted(both, key=lambda k: (SCENARIOS.index(k[0]), k[1])):
-        metrics = [P50] if clients == 1 else [THROUGHPUT, SERVICE_CPU]
+        metrics = [P50, CLIENT_CPU] if clients == 1 else [THROUGHPUT, SERVICE_CPU]
         for metric in metrics:
             out.append(_row(found, scenario, clients, metric))
     return out

@@ -44,6 +44,7 @@ def test_against_head_measures_each_side_with_its_own_tree(tmp_path: Path) -> No
         compared = against.rows(found)
         assert [(r.scenario, r.clients, r.metric) for r in compared] == [
             ("sdk-fetch-session", 1, "p50"),
+            ("sdk-fetch-session", 1, "client_cpu_us"),
         ]
         for row in compared:
             assert row.old > 0 and row.new > 0 and math.isfinite(row.ratio)
