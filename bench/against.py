@@ -117,7 +117,12 @@ class Row:
 
 
 def _git(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    # Our own checkouts: a copy owned by another user (make fresh-test's container runs as root
+    # over the host user's files) must not stop git with "dubious ownership".
+    trusted = f"safe.directory={cwd.resolve()}"
+    return subprocess.run(
+        ["git", "-c", trusted, *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
 
 
 def resolve(rev: str) -> str:
