@@ -21,7 +21,7 @@ help:
 	@echo "make security-test  hostile-tenant tests (floods, ReDoS, claims, error sizes), with figures"
 	@echo "make compose-test  the Compose appliance end to end on a real Docker engine"
 	@echo "make fresh-test    make test + make run's walk-through in a clean Debian container"
-	@echo "make bench    floors vs push/fetch side by side, plots in build/bench (BENCH_ARGS=--quick: short run; --update-docs: refresh docs/bench)"
+	@echo "make bench    floors vs push/fetch side by side, plots in build/bench (BENCH_ARGS=--quick: short run; --update-docs: refresh docs/bench; --against REV: this tree vs a git revision, same run)"
 	@echo "make loadtest paced latency scenario, headless, exact µs percentiles (fails over 1 ms p50)"
 	@echo "make loadtest-web       the same scenario in Locust's web UI (http://127.0.0.1:8089)"
 	@echo "make loadtest-capacity  sub-ms capacity: offered rate raised step by step, plot + JSON"

@@ -10,6 +10,8 @@ docs/bench/ instead, to refresh the committed figures.
 
     python -m bench [--quick] [--profile] [--update-docs] [--out DIR] [--json FILE]
     python -m bench --ab ROUNDS   (only the sync vs grpc.aio comparison, alternating)
+    python -m bench --against REV [--against-rounds N] [--only SCENARIO,...]
+                                  (this tree against a git revision, alternating: bench/against.py)
 
 Beside the product service it starts its grpc.aio twin (bench/aio_server.py) for the aio-*
 scenarios, and after the scenarios runs redis-benchmark on the same Redis for the capacity
@@ -28,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import ab, cluster, profile, redis_bench, report, stack
+from bench import ab, against, cluster, profile, redis_bench, report, stack
 from bench.runner import ClientPool, Raw, Runner
 from bench.stats import Series, cdf_points
 
@@ -102,6 +104,21 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ROUNDS",
         help="only the sync vs grpc.aio A/B, in ROUNDS alternating rounds (bench/ab.py)",
     )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="only compare this tree with git revision REV, each with its own service and SDK, "
+        "in alternating rounds (bench/against.py); --only picks among "
+        + ",".join(against.SCENARIOS),
+    )
+    parser.add_argument(
+        "--against-rounds", type=int, default=3, metavar="N", help="rounds for --against (3)"
+    )
+    parser.add_argument(
+        "--levels",
+        help="comma-separated client counts, starting with 1 (the latency runs; the others are "
+        "throughput runs); default 1,8 with --quick, else 1,2,4,8,16",
+    )
     parser.add_argument("--payload", type=int, default=1024, help="value size in bytes")
     parser.add_argument(
         "--update-docs",
@@ -117,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     rounds, single, busy = (1, 1.0, 0.7) if args.quick else (3, 1.2, 1.5)
     levels = [1, 8] if args.quick else [1, 2, 4, 8, 16]
+    if args.levels:
+        levels = [int(n) for n in args.levels.split(",")]
+        if levels[0] != 1 or any(n < 2 for n in levels[1:]):
+            parser.error(f"--levels {args.levels}: 1 first (latency), then counts of 2 or more")
+    if args.against:
+        scenarios = args.only.split(",") if args.only else list(against.SCENARIOS)
+        return against.main(args.against, args.against_rounds, scenarios, args.payload, args.json)
     only = set(args.only.split(",")) if args.only else None
     with_cluster = only is None or "cluster" in only
     latency = [n for n in LATENCY if only is None or n in only]
