@@ -44,7 +44,9 @@ def test_paced_scenario_reports_session_unary_and_echo_floor_in_microseconds() -
     code, out = _loadtest(
         "--seconds", "10", "--users", "5", "--limits", "failures", "--gevent-echo"
     )  # fmt: skip
-    assert code == 0, out[-3000:]
+    failures = ROOT / "build/loadtest/locust_failures.csv"
+    why = failures.read_text()[-2000:] if failures.is_file() else "(no locust_failures.csv)"
+    assert code == 0, f"{out[-3000:]}\nLocust's failures:\n{why}"
     for name in ("session: push", "session: fetch", "unary: push", "unary: fetch"):
         assert f"PASS {name}: " in out
     assert "PASS echo: session push" in out and "PASS echo: unary push" in out
