@@ -1,6 +1,7 @@
-"""A real slot move on a running cluster, the way `redis-cli --cluster reshard` does it: the
-target IMPORTING, the source MIGRATING, every key MIGRATEd, then every primary told the new
-owner (CLUSTER SETSLOT NODE). A client that read the slot map before meets MOVED."""
+"""Slots changing hands on a running cluster, as an operator makes them: a slot move the way
+`redis-cli --cluster reshard` does it (the target IMPORTING, the source MIGRATING, every key
+MIGRATEd, then every primary told the new owner), and a manual failover (CLUSTER FAILOVER on a
+replica). A client that read the slot map before meets MOVED."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 import redis
 
 from leoflow_xcom.testing.cluster import LocalCluster
+from leoflow_xcom.testing.redis_server import RedisProcess
 
 
 def node_id(node: redis.Redis) -> str:
@@ -56,3 +58,27 @@ def move_slot(cluster: LocalCluster, slot: int, to_port: int) -> None:
     finally:
         source.close()
         target.close()
+
+
+def fail_over(cluster: LocalCluster, primary_port: int) -> int:
+    """Promote the replica of the primary on `primary_port` (CLUSTER FAILOVER, graceful: no
+    write is lost); wait until the old primary is its replica, in sync. The new primary's port."""
+    [replica] = [
+        n for n in cluster.nodes if n.port != primary_port and _replica_of(n, primary_port)
+    ]
+    with replica.client() as node:
+        node.execute_command("CLUSTER FAILOVER")
+    deadline = time.monotonic() + 30
+    while not any(p.port == replica.port for p in cluster.primaries()) or any(
+        p.port == primary_port for p in cluster.primaries()
+    ):
+        assert time.monotonic() < deadline, f"port {replica.port} was never promoted"
+        time.sleep(0.05)
+    cluster.wait_healthy(deadline)  # every node agrees, the old primary is in sync again
+    return replica.port
+
+
+def _replica_of(node: RedisProcess, primary_port: int) -> bool:
+    with node.client() as c:
+        info = c.info("replication")
+    return info.get("role") == "slave" and int(info.get("master_port", 0)) == primary_port

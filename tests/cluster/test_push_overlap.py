@@ -24,7 +24,7 @@ from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.scripts import REGISTER_GRACE_MS
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.cluster import LocalCluster
-from tests.cluster.slots import move_slot, owner_port
+from tests.cluster.slots import fail_over, move_slot, owner_port
 from tests.redis_modes import cluster_settings
 
 DAG = "overlap_dag"
@@ -169,6 +169,28 @@ def test_a_moved_slot_is_followed_for_either_call(
         _assert_no_reply_left(client)
     finally:
         move_slot(redis_cluster, slot, home)
+
+
+def test_a_failover_under_acks_is_followed(
+    redis_cluster: LocalCluster, client: StoreClient
+) -> None:
+    """A manual failover of the run's shard after the client read the slot map, with
+    LEOFLOW_REDIS_MIN_REPLICA_ACKS=1: the old primary, now a replica, answers the push script
+    with MOVED and the WAIT behind it with an error; the push goes to the new primary and is
+    confirmed there by its replica (the old primary)."""
+    run = _run_id(client, same_node=False)
+    writer = XComWriter(client, min_replica_acks=1)
+    writer.push(DAG, run, XComRef("t", "warm"), b"0", 60)
+    old = _run_port(client, run)
+    new = fail_over(redis_cluster, old)
+    try:
+        writer.push(DAG, run, XComRef("t", "k"), b"after", 60)
+        assert _run_port(client, run) == new
+        assert XComReader(client).fetch(DAG, run, XComRef("t", "k")) == b"after"
+        assert _listed(client, run)
+        _assert_no_reply_left(client)
+    finally:
+        fail_over(redis_cluster, new)
 
 
 def test_a_registration_that_fails_after_its_push_landed_fails_the_push(

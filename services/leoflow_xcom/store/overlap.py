@@ -128,7 +128,12 @@ def _read(conn: Any, positions: list[int], outcomes: list[Outcome], acks: int) -
                 outcomes[i] = Outcome(error=exc)
             read.append(i)
         if acks:
-            acked = int(conn.read_response())
+            try:
+                acked = int(conn.read_response())
+            except redis.exceptions.ResponseError:
+                # WAIT refused (a node that became a replica refuses it, after the MOVED its
+                # call got): nothing is confirmed; a call's own error still says more.
+                acked = 0
             for i in positions:
                 if outcomes[i].error is None:
                     outcomes[i].acked = acked
