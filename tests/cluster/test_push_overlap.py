@@ -100,13 +100,27 @@ def client(redis_cluster: LocalCluster) -> Any:
     found.close()
 
 
+@pytest.fixture
+def patient(redis_cluster: LocalCluster) -> Any:
+    """A client that waits seconds for replies and WAIT 5 s for replicas: a loaded machine
+    must not turn a slow replica acknowledgement into a refused push here."""
+    found = connect(cluster_settings(redis_cluster, socket_timeout=6))
+    yield found
+    found.close()
+
+
+def _writer(client: StoreClient, acks: int) -> XComWriter:
+    return XComWriter(client, min_replica_acks=acks, wait_timeout_ms=5000)
+
+
 @pytest.mark.parametrize("acks", [0, 1], ids=["acks0", "acks1"])
 @pytest.mark.parametrize("same_node", [False, True], ids=["two-nodes", "one-node"])
 def test_each_call_reaches_the_node_that_owns_its_keys(
-    redis_cluster: LocalCluster, client: StoreClient, same_node: bool, acks: int
+    redis_cluster: LocalCluster, patient: StoreClient, same_node: bool, acks: int
 ) -> None:
+    client = patient
     run = _run_id(client, same_node)
-    writer = XComWriter(client, min_replica_acks=acks)
+    writer = _writer(client, acks)
     writer.push(DAG, run, XComRef("t", "warm"), b"0", 60)  # scripts loaded where needed
     before = _evalsha_calls(redis_cluster)
     expires = writer.push(DAG, run, XComRef("t", "k"), b"value", 60)
@@ -172,14 +186,15 @@ def test_a_moved_slot_is_followed_for_either_call(
 
 
 def test_a_failover_under_acks_is_followed(
-    redis_cluster: LocalCluster, client: StoreClient
+    redis_cluster: LocalCluster, patient: StoreClient
 ) -> None:
     """A manual failover of the run's shard after the client read the slot map, with
     LEOFLOW_REDIS_MIN_REPLICA_ACKS=1: the old primary, now a replica, answers the push script
     with MOVED and the WAIT behind it with an error; the push goes to the new primary and is
     confirmed there by its replica (the old primary)."""
+    client = patient
     run = _run_id(client, same_node=False)
-    writer = XComWriter(client, min_replica_acks=1)
+    writer = _writer(client, 1)
     writer.push(DAG, run, XComRef("t", "warm"), b"0", 60)
     old = _run_port(client, run)
     new = fail_over(redis_cluster, old)
