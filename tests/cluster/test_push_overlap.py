@@ -208,6 +208,35 @@ def test_a_failover_under_acks_is_followed(
         fail_over(redis_cluster, new)
 
 
+def test_a_push_that_runs_later_than_the_grace_is_registered_exactly(
+    redis_cluster: LocalCluster, patient: StoreClient
+) -> None:
+    """The registration stamps the run at the global node's now + ttl + the grace, before the
+    push's own expiry is known. The run's node stalls writes for longer than the grace (as a
+    clock far ahead would): the push's expiry is later than that stamp, and the writer
+    registers the exact expiry before acknowledging, so the run is listed as long as its
+    newest value lives."""
+    client = patient
+    run = _run_id(client, same_node=False)
+    writer = _writer(client, 0)
+    writer.push("overlap_warm", run, XComRef("t", "warm"), b"0", 60)  # scripts loaded
+    by_port = {p.port: p for p in redis_cluster.primaries()}
+    global_port = _global_port(client)
+    before = _evalsha_calls(redis_cluster)
+    with by_port[_run_port(client, run)].client() as run_node:
+        run_node.execute_command("CLIENT", "PAUSE", REGISTER_GRACE_MS + 1500, "WRITE")
+        try:
+            expires = writer.push(DAG, run, XComRef("t", "k"), b"late", 60)
+        finally:
+            run_node.execute_command("CLIENT", "UNPAUSE")
+    assert _changed(before, _evalsha_calls(redis_cluster))[global_port] == 2  # stamp, exact
+    score = client.zscore(keys.dag_runs_key(DAG), keys.run_member(DAG, run))
+    assert score == expires
+    assert client.zscore(keys.RUNS_ALL_KEY, keys.run_member(DAG, run)) == expires
+    assert client.pttl(keys.dag_runs_key(DAG)) > 59_000
+    _assert_no_reply_left(client)
+
+
 def test_a_registration_that_fails_after_its_push_landed_fails_the_push(
     redis_cluster: LocalCluster, client: StoreClient
 ) -> None:
