@@ -100,22 +100,33 @@ def _exchange(
             except _TRANSPORT as exc:
                 _fail(outcomes, positions, exc)
                 continue
-            sent.append((node, conn, positions))
             try:
                 packed = conn.pack_commands(commands)  # type: ignore[no-untyped-call]
                 conn.send_packed_command(packed)  # type: ignore[no-untyped-call]
-            except _TRANSPORT as exc:  # redis-py closed the connection
+            except BaseException as exc:
+                conn.disconnect()  # type: ignore[no-untyped-call]  # maybe half written: not reused
+                node.connection_pool.release(conn)
+                if not isinstance(exc, _TRANSPORT):
+                    raise
                 _fail(outcomes, positions, exc)
-                sent[-1] = (node, conn, [])
+                continue
+            sent.append((node, conn, positions))
     finally:
-        # Also when writing to a later node raised something else: every connection written
-        # to is read to the end (or closed) and released.
+        # Also when something else went wrong on the way: every connection written to is read
+        # to the end (or closed) and released, each one whatever happened to the one before.
+        failure: BaseException | None = None
         for node, conn, positions in sent:
             try:
-                if positions:
+                if failure is None:
                     _read(conn, positions, outcomes, acks)
+                else:
+                    conn.disconnect()
+            except BaseException as exc:
+                failure = exc
             finally:
                 node.connection_pool.release(conn)
+        if failure is not None:
+            raise failure
 
 
 def _read(conn: Any, positions: list[int], outcomes: list[Outcome], acks: int) -> None:
