@@ -83,7 +83,8 @@ test: prereqs-test venv redis-bin chromium compose-plugin lint lint-perf airflow
 # (prints the FAILOVER figures).
 cluster-test: venv redis-bin
 	LEOFLOW_TEST_REDIS_MODES=cluster,sentinel $(VENV)/bin/pytest -s -m "not e2e" tests/store \
-		tests/proxy/test_deployments.py tests/server/test_deployments.py $(PYTEST_ARGS)
+		tests/proxy/test_deployments.py tests/server/test_deployments.py \
+		tests/cluster/test_push_overlap.py $(PYTEST_ARGS)
 	$(VENV)/bin/pytest -m failover -s tests/cluster/failover $(PYTEST_ARGS)
 
 # Redis killed/stalled/restarted/full and the service stopped, under load; prints the figures.

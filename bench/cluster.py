@@ -6,7 +6,7 @@ LEOFLOW_REDIS_MIN_REPLICA_ACKS=1 (WAIT 1 after every push), to print what durabl
 Target: the cluster's p50 within 1.1x of standalone's (one client, session transport). The
 service sends each call to the one shard owning the run's slot, so the cluster should add only
 what its client library does per call; the run registration it writes on the shard owning the
-global slot is a second round trip per push.
+global slot travels beside the push (both written before either reply is read), not after it.
 """
 
 from __future__ import annotations

@@ -73,6 +73,27 @@ class NodeScript:
         reply, acked = self._retrying(attempt)
         return reply, int(acked)
 
+    def node(self, keys: list[str]) -> redis.Redis:
+        """The client of the node that runs a call with these keys (see store/overlap.py)."""
+        return self._node(keys)
+
+    def command(self, keys: list[str], args: list[Any]) -> tuple[Any, ...]:
+        """The call as one Redis command, for a caller that sends it on a connection itself."""
+        return (self._command, self._sha, len(keys), *keys, *args)
+
+    def reload(self) -> None:
+        """After a NOSCRIPT: load the script where it is missing."""
+        self._load_everywhere_needed()
+
+    def refresh(self) -> None:
+        """After a MOVED/ASK on a cluster: re-read the slot map now."""
+        refresh_slots(self._client)
+
+    def refresh_soon(self) -> None:
+        """After a connection error on a cluster: re-read the slot map (rate-limited)."""
+        if self._cluster:
+            self._refresh_soon()
+
     def _node(self, keys: list[str]) -> redis.Redis:
         if not self._cluster:
             return self._client  # type: ignore[return-value]
@@ -81,8 +102,7 @@ class NodeScript:
     def _on(self, node: redis.Redis, calls: Sequence[Call]) -> list[Any]:
         if len(calls) == 1:  # no pipeline object for the common single call
             keys, args = calls[0]
-            command = (self._command, self._sha, len(keys), *keys, *args)
-            return [node.execute_command(*command)]  # type: ignore[no-untyped-call]
+            return [node.execute_command(*self.command(keys, args))]  # type: ignore[no-untyped-call]
         with node.pipeline(transaction=False) as pipe:
             for keys, args in calls:
                 pipe.execute_command(self._command, self._sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]

@@ -165,19 +165,37 @@ return {expires}
 """
 )
 
+# How much later than `now + ttl` REGISTER_RUN lists a run when it is not told the push's expiry.
+# On a cluster it runs beside the push, on another node, so it cannot wait for the push's
+# reply: this margin covers the push running a moment later and the two nodes' clocks
+# differing a little. A larger skew is caught by the writer, which then registers the exact
+# expiry (a second round trip). Listed this much longer, a run shows no values: readers skip it.
+REGISTER_GRACE_MS: Final = 1000
+
 # Register a run in the run indexes on a cluster, where they live in another slot than the run:
-# sent after every successful push (idempotent, so a retry after a partial failure lists it).
+# sent on every push, beside the push script (idempotent, so a retry after a partial failure
+# lists it).
 # KEYS: runs (all), runs (this DAG)
-# ARGV: expiry of the pushed value (Unix ms), ttl_ms, run member
+# ARGV: expiry to register (Unix ms), or 0 for this node's now + ttl + REGISTER_GRACE_MS;
+#       ttl_ms; run member
+# Returns the expiry it registered (the run's score is at least that).
 REGISTER_RUN: Final = (
     """#!lua
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+local expires = tonumber(ARGV[1])
+if expires <= 0 then
+  expires = now + ttl + """
+    + str(REGISTER_GRACE_MS)
+    + """
+end
 """
     + _REGISTER
     + """
-register(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], now)
-return 1
+-- The indexes live at least as long as the score just written says the run does.
+register(KEYS[1], KEYS[2], expires, math.max(ttl, expires - now), ARGV[3], now)
+return expires
 """
 )
 

@@ -2,8 +2,11 @@
 Service-side only.
 
 On Redis Cluster the run indexes live in the global slot, not the run's: the push script writes
-the run's keys, then REGISTER_RUN lists the run, on every push (idempotent). The push is
-acknowledged only when both succeeded, so a retry after a partial failure lists the run.
+the run's keys and REGISTER_RUN lists the run, on every push (idempotent), both in flight
+together (store/overlap.py: one round trip, not two in a row). The push is acknowledged only
+when both succeeded, so a retry after a partial failure lists the run. Registered beside the
+push rather than after it, a run can be listed by a push that then failed or was refused over a
+quota: listed with no live values for at most its TTL, which readers skip.
 
 With `min_replica_acks` > 0 each write is followed, on the same connection, by `WAIT n t`: a
 push is acknowledged only when that many replicas confirmed it (StoreUnavailableError, saying
@@ -21,6 +24,7 @@ from leoflow_xcom.core.quotas import SCOPES, Quota
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import StoreClient, is_cluster, translated
 from leoflow_xcom.store.node_scripts import NodeScript
+from leoflow_xcom.store.overlap import Call, Outcome, run_together
 
 # XComs one clear script call deletes: Redis stays responsive between batches of a big run.
 CLEAR_BATCH = 512
@@ -82,26 +86,40 @@ class XComWriter:
         script_keys, args = push_call(
             dag_id, run_id, member, value, ttl_seconds * 1000, run_info, quota
         )
-        indexes = script_keys[6:]
         if self._cluster:
-            script_keys = script_keys[:6]  # the run's own slot; the run indexes follow
+            return self._push_and_register(dag_id, run_id, script_keys, args, len(value))
         with translated():
             reply: list[Any] = self._run(self._push, script_keys, args)
-        if int(reply[0]) < 0:
-            scope, measure = SCOPES[int(reply[1]) - 1]
-            adding = len(value) if measure == "bytes" else 1
-            raise XComQuotaExceededError.over(
-                scope, measure, int(reply[2]), int(reply[3]), adding, dag_id
-            )
-        expires = int(reply[0])
-        if self._cluster:
-            with translated():
-                self._run(
-                    self._register,
-                    indexes,
-                    [expires, ttl_seconds * 1000, keys.run_member(dag_id, run_id)],
-                )
+        return _expiry(reply, dag_id, len(value))
+
+    def _push_and_register(
+        self, dag_id: str, run_id: str, script_keys: list[str], args: list[Any], size: int
+    ) -> int:
+        """The push script on the run's shard (its first six keys), REGISTER_RUN on the shard
+        of the run indexes (the rest), overlapped. Registered at the global node's now + ttl +
+        a grace; if the push's own expiry is later still (clocks far apart), registered again
+        with that exact expiry before the push is acknowledged."""
+        ttl_ms, run_member = args[1], args[4]
+        push = Call(self._push, script_keys[:6], args)
+        register = Call(self._register, script_keys[6:], [0, ttl_ms, run_member])
+        with translated():
+            # Registration first: written first, its node starts first.
+            registered, pushed = run_together([register, push], self._acks, self._wait_ms)
+            reply: list[Any] = self._confirmed(pushed)
+        expires = _expiry(reply, dag_id, size)  # a refusal over a quota wins over the rest
+        with translated():
+            if int(self._confirmed(registered)) < expires:
+                exact = Call(self._register, register.keys, [expires, ttl_ms, run_member])
+                [again] = run_together([exact], self._acks, self._wait_ms)
+                self._confirmed(again)
         return expires
+
+    def _confirmed(self, outcome: Outcome) -> Any:
+        if outcome.error is not None:
+            raise outcome.error
+        if self._acks and (outcome.acked or 0) < self._acks:
+            raise StoreUnavailableError.unconfirmed(outcome.acked or 0, self._acks, self._wait_ms)
+        return outcome.reply
 
     def clear(
         self,
@@ -145,3 +163,14 @@ class XComWriter:
                 for index in indexes:
                     self._client.zrem(index, run_member)
         return deleted
+
+
+def _expiry(reply: list[Any], dag_id: str, size: int) -> int:
+    """The push script's expiry (Unix ms), or its refusal over a quota raised."""
+    if int(reply[0]) < 0:
+        scope, measure = SCOPES[int(reply[1]) - 1]
+        adding = size if measure == "bytes" else 1
+        raise XComQuotaExceededError.over(
+            scope, measure, int(reply[2]), int(reply[3]), adding, dag_id
+        )
+    return int(reply[0])
