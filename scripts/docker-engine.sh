@@ -191,6 +191,18 @@ ensure_packages() {
 
 # ---------------------------------------------------------------- engine start
 
+# The engine outlives this script, so it must not keep the caller's descriptors open: under
+# `flock LOCKFILE docker-engine.sh up` dockerd (and its containerd) would inherit the lock and
+# hold it for as long as the engine runs, so every other `flock LOCKFILE ...` waits forever.
+close_inherited_fds() {
+    local fd
+    for fd in /proc/$BASHPID/fd/*; do
+        fd=${fd##*/}
+        [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2)) || continue
+        eval "exec $fd>&-" 2>/dev/null || true
+    done
+}
+
 start_engine() {
     local sock=$DEFAULT_SOCK exec_root=$DEFAULT_EXEC_ROOT extra=()
     if socket_taken "$DEFAULT_SOCK"; then
@@ -208,15 +220,18 @@ start_engine() {
     # setsid: own session, so it survives this shell and its terminal.
     # --bridge=none and no iptables/forwarding/masquerade: no bridge network
     # is ever created and the host firewall is never touched.
-    setsid dockerd \
-        --host "unix://$sock" \
-        --data-root "$DATA_ROOT" \
-        --pidfile "$PIDFILE" \
-        --bridge=none \
-        --iptables=false --ip6tables=false \
-        --ip-forward=false --ip-masq=false \
-        ${extra[@]+"${extra[@]}"} \
-        </dev/null >>"$LOGFILE" 2>&1 &
+    (
+        close_inherited_fds
+        exec setsid dockerd \
+            --host "unix://$sock" \
+            --data-root "$DATA_ROOT" \
+            --pidfile "$PIDFILE" \
+            --bridge=none \
+            --iptables=false --ip6tables=false \
+            --ip-forward=false --ip-masq=false \
+            ${extra[@]+"${extra[@]}"} \
+            </dev/null >>"$LOGFILE" 2>&1
+    ) &
     local launched=$!
 
     export DOCKER_HOST="unix://$sock"

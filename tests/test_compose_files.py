@@ -310,6 +310,14 @@ def test_sentinel_profile_one_primary_two_replicas_three_sentinels() -> None:
         assert env["LEOFLOW_REDIS_SENTINEL_MASTER"] == "leoflow", name
     apply = services["xcom-init-redis"]["depends_on"]
     assert all(apply[n]["condition"] == "service_healthy" for n in SENTINELS)
+    # Two replicas: WAIT 1 loses no acknowledged push in a failover and keeps pushes available.
+    assert services["xcom"]["environment"]["LEOFLOW_REDIS_MIN_REPLICA_ACKS"] == "1"
+
+
+def test_replica_acks_stay_off_outside_the_sentinel_profile() -> None:
+    for env_files in ((), ("cluster.env",)):
+        services = compose_config("compose.yaml", env_files=env_files, profiles=())["services"]
+        assert services["xcom"]["environment"]["LEOFLOW_REDIS_MIN_REPLICA_ACKS"] == "0"
 
 
 def test_profile_healthchecks_probe_fast_while_starting_and_engine20_drops_it() -> None:
@@ -356,3 +364,33 @@ def test_hostnet_cluster_override_uses_only_the_host_network() -> None:
             env_files=("cluster.env",),
             profiles=(),
         )
+
+
+SENTINEL_PORTS = {
+    **{f"LEOFLOW_REDIS_HA_{i}_PORT": str(18000 + i) for i in range(1, 4)},
+    **{f"LEOFLOW_REDIS_SENTINEL_{i}_PORT": str(18100 + i) for i in range(1, 4)},
+}
+
+
+def test_hostnet_sentinel_override_uses_only_the_host_network() -> None:
+    files = ("compose.yaml", "compose.hostnet.yaml", "compose.hostnet.sentinel.yaml")
+    config = compose_config(
+        *files, env={**PORTS, **SENTINEL_PORTS}, env_files=("sentinel.env",), profiles=()
+    )
+    assert not config.get("networks")
+    services = config["services"]
+    for name, service in services.items():
+        assert service["network_mode"] == "host", name
+        assert not service.get("networks") and not service.get("ports"), name
+    for i, name in enumerate(HA_NODES, start=1):
+        command = services[name]["command"]
+        assert _arg(command, "--port") == services[name]["environment"]["REDIS_PORT"], name
+        assert _arg(command, "--port") == str(18000 + i) and _arg(command, "--bind") == "127.0.0.1"
+        replicaof = command[command.index("--replicaof") + 1 :][:2] if i > 1 else []
+        assert replicaof == ([] if i == 1 else ["127.0.0.1", "18001"]), name
+    for i, name in enumerate(SENTINELS, start=1):
+        env = services[name]["environment"]
+        assert env["SENTINEL_PORT"] == str(18100 + i) and env["SENTINEL_BIND"] == "127.0.0.1"
+        assert (env["PRIMARY_HOST"], env["PRIMARY_PORT"]) == ("127.0.0.1", "18001"), name
+    with pytest.raises(AssertionError, match=r"choose a free port for redis-(ha|sentinel)-\d"):
+        compose_config(*files, env=PORTS, env_files=("sentinel.env",), profiles=())

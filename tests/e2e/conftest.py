@@ -20,6 +20,7 @@ import pytest
 from testcontainers.compose import DockerCompose
 
 from leoflow_xcom import __version__
+from leoflow_xcom.core import tokens
 from leoflow_xcom.testing.paths import ROOT
 from leoflow_xcom.testing.ports import free_port
 
@@ -83,8 +84,11 @@ class Stack:
         dags_dir: Path | None = None,
         *,
         overlays: tuple[str, ...] = (),
+        env_files: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
     ) -> None:
+        """`env_files`: compose/ env files layered after compose/.env, as a user passes them
+        (`--env-file compose/.env --env-file compose/sentinel.env`); `env` wins over both."""
         self.project = f"lxe2e-{uuid.uuid4().hex[:8]}"
         self.redis_port, self.xcom_port, self.ui_port = free_port(), free_port(), free_port()
         self.xcom_port_2 = free_port()  # the second replica, `xcom-2` (compose.hostnet.yaml)
@@ -103,7 +107,8 @@ class Stack:
             extra["LEOFLOW_DAGS_DIR"] = str(dags_dir)
         pins = [
             line
-            for line in (COMPOSE_DIR / ".env").read_text().splitlines()
+            for name in (".env", *env_files)
+            for line in (COMPOSE_DIR / name).read_text().splitlines()
             if line.split("=", 1)[0] not in extra
         ]
         self.env_file.write_text("\n".join(pins + [f"{k}={v}" for k, v in extra.items()]) + "\n")
@@ -144,6 +149,19 @@ class Stack:
 
     def read_secret(self, name: str) -> str:
         return self.exec("xcom", "cat", f"/var/lib/leoflow/secrets/{name}").strip()
+
+    def token(self, run: str, task: str, dag: str = "etl_daily") -> str:
+        """A task token for `dag`/`run`/`task`, signed with the stack's generated key."""
+        return tokens.mint(
+            self.read_secret("signing-key").encode(),
+            now=int(time.time()),
+            expires_in=600,
+            dag_id=dag,
+            run_id=run,
+            task_id=task,
+            map_index=-1,
+            control_plane=False,
+        )
 
     def container_state(self, service: str) -> dict[str, object]:
         found = self.compose_run("ps", "-a", "-q", service)

@@ -18,7 +18,7 @@ import redis.backoff
 import redis.retry
 
 from leoflow_xcom.client import NO_RETRY, XComClient, XComError
-from leoflow_xcom.core import keys, tokens
+from leoflow_xcom.core import keys
 from leoflow_xcom.init import secrets as secret_names
 from leoflow_xcom.store import acl
 from leoflow_xcom.testing.paths import ROOT
@@ -40,19 +40,8 @@ def stack(engine: None, workdir: Path) -> Iterator[Stack]:
 
 
 def _client(stack: Stack, task: str, port: int | None = None) -> XComClient:
-    key = stack.read_secret("signing-key").encode()
-    token = tokens.mint(
-        key,
-        now=int(time.time()),
-        expires_in=600,
-        dag_id="etl_daily",
-        run_id=RUN,
-        task_id=task,
-        map_index=-1,
-        control_plane=False,
-    )
     target = f"127.0.0.1:{port or stack.xcom_port}"
-    return XComClient(target, token, timeout=5.0, retry=NO_RETRY)
+    return XComClient(target, stack.token(RUN, task), timeout=5.0, retry=NO_RETRY)
 
 
 def _admin(stack: Stack) -> redis.Redis:

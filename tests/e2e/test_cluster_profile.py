@@ -15,7 +15,6 @@ import pytest
 import redis
 
 from leoflow_xcom.client import XComClient
-from leoflow_xcom.core import tokens
 from leoflow_xcom.store import acl
 from tests.e2e.conftest import Stack, cluster_ports
 
@@ -85,18 +84,8 @@ def test_cluster_profile_up_walkthrough_and_acls_on_every_node(
         assert "42" in json.dumps(json.loads(reply.read())["value"])
 
     # More runs spread over the shards, through the SDK on the published port.
-    key = stack.read_secret("signing-key").encode()
     for i in range(12):
-        token = tokens.mint(
-            key,
-            now=int(time.time()),
-            expires_in=600,
-            dag_id="etl_daily",
-            run_id=f"{RUN}_{i}",
-            task_id="extract",
-            map_index=-1,
-            control_plane=False,
-        )
+        token = stack.token(f"{RUN}_{i}", "extract")
         with XComClient(f"127.0.0.1:{stack.xcom_port}", token, timeout=5.0) as client:
             client.push("output", {"rows": i})
 

@@ -102,6 +102,10 @@ def test_service_user_runs_the_whole_service(acl_server: RedisProcess, tmp_path:
     assert writer.clear("test_dag", "r1") == 2
     assert RunRegistry(client).prune() == 0
     assert RunRegistry(client).page(None, 0, 10) == []
+    # LEOFLOW_REDIS_MIN_REPLICA_ACKS: WAIT runs (this lone server has no replica to confirm).
+    with pytest.raises(StoreUnavailableError, match="0 of the 1 Redis replicas"):
+        XComWriter(client, 1).push("test_dag", "r2", XComRef("a", "k"), b"1", 60)
+    assert writer.clear("test_dag", "r2") == 1
     store.remove(["test_dag"])
     # Nothing the service did was refused (redis-py's CLIENT SETINFO is refused and ignored).
     refused = {e["object"] for e in admin.acl_log() if e["username"] == acl.SERVICE_USER}

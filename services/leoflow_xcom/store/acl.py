@@ -72,6 +72,8 @@ TRANSACTION_COMMANDS: Final = ("multi", "exec", "discard", "watch", "unwatch")
 # refused: Redis 7.0 does not know it, so naming it would make the ACL file fail to load there.
 # INFO (memory, persistence, keyspace: no key or value) feeds the metrics and the memory warning.
 CONNECTION_COMMANDS: Final = ("ping", "info")
+# LEOFLOW_REDIS_MIN_REPLICA_ACKS: WAIT after each write, on the same connection (no keys).
+REPLICA_ACK_COMMANDS: Final = ("wait",)
 # What redis-py's cluster client sends besides the data commands: CLUSTER SLOTS to learn the
 # topology (at start and after every MOVED), COMMAND for its key-position table (and COMMAND
 # GETKEYS for commands with movable keys), READONLY/READWRITE on connections to replicas, ASKING
@@ -151,6 +153,7 @@ def service_user_rules(password: str) -> list[str]:
             SCRIPT_COMMANDS,
             TRANSACTION_COMMANDS,
             CONNECTION_COMMANDS,
+            REPLICA_ACK_COMMANDS,
             CLUSTER_CLIENT_COMMANDS,
         ),
     ]
