@@ -13,6 +13,7 @@ that reason (pytest's `-ra` summary prints it), never dropped in silence.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import cast
 
 import pytest
@@ -34,12 +35,18 @@ class Deployment:
     a key's primary copy (`primary_for`: pause it to stall that key's store)."""
 
     def __init__(
-        self, mode: str, nodes: list[RedisProcess], fields: dict[str, str], env: dict[str, str]
+        self,
+        mode: str,
+        nodes: list[RedisProcess],
+        fields: dict[str, str],
+        env: dict[str, str],
+        sentinel_primary: Callable[[], int | None] | None = None,
     ) -> None:
         self.mode = mode
         self.nodes = nodes
         self._fields = fields
         self._env = env
+        self._sentinel_primary = sentinel_primary
 
     def settings(self, **overrides: object) -> RedisSettings:
         return RedisSettings(**{**self._fields, **overrides})  # type: ignore[arg-type]
@@ -57,11 +64,16 @@ class Deployment:
         return cast(redis.Redis, connect(self.settings(socket_timeout=5, connect_timeout=5)))
 
     def primary_for(self, key: str) -> RedisProcess:
-        raw: StoreClient = self.client()
-        try:
-            port = node_for(raw, key).connection_pool.connection_kwargs["port"]
-        finally:
-            raw.close()
+        if self._sentinel_primary is not None:  # where the Sentinels say the primary is now
+            port = self._sentinel_primary()
+        elif self.mode == "standalone":
+            return self.nodes[0]
+        else:
+            raw: StoreClient = self.client()
+            try:
+                port = node_for(raw, key).connection_pool.connection_kwargs["port"]
+            finally:
+                raw.close()
         return next(n for n in self.nodes if n.port == port)
 
     def flushall(self, client: redis.Redis) -> None:
@@ -96,6 +108,7 @@ def sentinel(group: LocalSentinelGroup) -> Deployment:
             "LEOFLOW_REDIS_NODES": group.nodes_setting,
             "LEOFLOW_REDIS_SENTINEL_MASTER": group.master,
         },
+        sentinel_primary=group.current_primary_port,
     )
 
 
