@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -110,6 +111,27 @@ def sentinel(group: LocalSentinelGroup) -> Deployment:
         },
         sentinel_primary=group.current_primary_port,
     )
+
+
+class Throwaway:
+    """A small deployment of LEOFLOW_TEST_REDIS_MODE that a test may take down: one Redis;
+    a one-primary cluster without replicas; a primary watched by one Sentinel."""
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self._group: RedisProcess | LocalCluster | LocalSentinelGroup
+        if TEST_REDIS_MODE == "cluster":
+            self._group = LocalCluster(binary, directory, primaries=1, replicas=0, use_cli=False)
+            self.deployment = cluster(self._group.start())
+        elif TEST_REDIS_MODE == "sentinel":
+            self._group = LocalSentinelGroup(binary, directory, replicas=0, sentinels=1)
+            self.deployment = sentinel(self._group.start())
+        else:
+            self._group = RedisProcess(binary, directory).start()
+            self.deployment = standalone(self._group)
+
+    def stop(self) -> None:
+        """Every process of it, Sentinels too: no primary anywhere."""
+        self._group.stop()
 
 
 def started_deployment(request: pytest.FixtureRequest) -> Deployment:

@@ -19,9 +19,8 @@ from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.redis_binary import find_binary
-from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.dag_data import NASTY_DAG, publish_test_policies
-from tests.deployment import Deployment
+from tests.deployment import Deployment, Throwaway
 from tests.fixture_types import ClientFor, Mint, StartService
 from tests.proxy.conftest import (
     BIN,
@@ -183,10 +182,10 @@ def test_authentication(proxy: Proxy, r: redis.Redis) -> None:
 def test_redis_down_gives_503_and_unhealthy(tmp_path: Path) -> None:
     binary = find_binary("redis")
     assert binary is not None
-    server = RedisProcess(binary, tmp_path / "redis").start()
-    proxy = start_proxy(server, tmp_path)
+    down = Throwaway(binary, tmp_path / "redis")
+    proxy = start_proxy(down.deployment, tmp_path)
     try:
-        server.stop()
+        down.stop()
         health = httpx.get(f"{proxy.url}/health", timeout=10)
         assert health.status_code == 503
         assert health.json()["status"] == "unhealthy"
@@ -197,4 +196,4 @@ def test_redis_down_gives_503_and_unhealthy(tmp_path: Path) -> None:
         assert "unavailable" in v1.json()["detail"] and "unavailable" in v2.json()["detail"]
     finally:
         stop_proxy(proxy)
-        server.stop()
+        down.stop()
