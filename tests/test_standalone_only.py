@@ -54,7 +54,13 @@ def test_the_reason_is_in_the_summary(
 ) -> None:
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "test_marked.py").write_text(TESTS)
-    env = {**os.environ, "LEOFLOW_TEST_REDIS_MODE": mode, "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "LEOFLOW_TEST_REDIS_MODE": mode,
+        "PYTHONPATH": str(ROOT),
+        # Fast: none of the installed pytest plugins (schemathesis, hypothesis...) is needed.
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-rs", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,
