@@ -78,14 +78,25 @@ test: prereqs-test venv redis-bin chromium compose-plugin lint lint-perf airflow
 
 # The store and proxy suites against a real Redis Cluster (3 primaries + 3 replicas) and a real
 # Sentinel group (1 primary, 2 replicas, 3 Sentinels) started on loopback (prints bring-up
-# times; `make test` runs them against standalone servers only); then a primary SIGKILLed under
-# SDK load through two service replicas, with and without LEOFLOW_REDIS_MIN_REPLICA_ACKS
-# (prints the FAILOVER figures).
-cluster-test: venv redis-bin
+# times; `make test` runs them against standalone servers only); MODE_SUITES once per mode;
+# then a primary SIGKILLed under SDK load through two service replicas, with and without
+# LEOFLOW_REDIS_MIN_REPLICA_ACKS (prints the FAILOVER figures).
+cluster-test: venv redis-bin chromium airflow-artefacts
 	LEOFLOW_TEST_REDIS_MODES=cluster,sentinel $(VENV)/bin/pytest -s -m "not e2e" tests/store \
 		tests/proxy/test_deployments.py tests/server/test_deployments.py \
 		tests/cluster/test_push_overlap.py $(PYTEST_ARGS)
+	for mode in cluster sentinel; do \
+		LEOFLOW_TEST_REDIS_MODE=$$mode $(VENV)/bin/pytest -m "not e2e" $(MODE_SUITES) \
+			--ignore=tests/proxy/test_deployments.py $(PYTEST_ARGS) || exit 1; \
+	done
 	$(VENV)/bin/pytest -m failover -s tests/cluster/failover $(PYTEST_ARGS)
+
+# The suites whose fixtures follow LEOFLOW_TEST_REDIS_MODE (docs/testing.md says why these):
+# the whole UI proxy suite, the service's store-touching gRPC suites, the CLI, metrics/health.
+MODE_SUITES = tests/proxy tests/server/test_smoke.py tests/server/test_authorization.py \
+	tests/server/test_mapped_and_clear.py tests/server/test_rules.py tests/server/test_session.py \
+	tests/server/test_hostile_input.py tests/cli/test_cli.py tests/telemetry/test_grpc_metrics.py \
+	tests/telemetry/test_proxy_telemetry.py tests/telemetry/test_memory_watch.py
 
 # Redis killed/stalled/restarted/full and the service stopped, under load; prints the figures.
 fault-test: venv redis-bin

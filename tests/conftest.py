@@ -20,6 +20,7 @@ from leoflow_xcom.settings import RedisSettings, ServeSettings
 from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.tokens import mint_token, write_signing_key
 from tests.dag_data import publish_test_policies
+from tests.deployment import Deployment, mark_standalone_only, started_deployment
 from tests.fixture_types import ClientFor, Mint, StartService
 from tests.redis_modes import (  # noqa: F401 (fixtures)
     _standalone_servers,
@@ -27,7 +28,11 @@ from tests.redis_modes import (  # noqa: F401 (fixtures)
     redis_sentinel,
     redis_target,
 )
-from tests.servers import PRIMARY_KIND, SERVER_KINDS, redis_settings_for, start_redis
+from tests.servers import PRIMARY_KIND, SERVER_KINDS, start_redis
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_standalone_only(items)
 
 
 @pytest.fixture(autouse=True)
@@ -65,11 +70,18 @@ def any_redis_server(
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_deployment(request: pytest.FixtureRequest) -> Deployment:
+    """The deployment of LEOFLOW_TEST_REDIS_MODE (tests/deployment.py), started once."""
+    return started_deployment(request)
+
+
 @pytest.fixture
-def r(redis_server: RedisProcess) -> Iterator[redis.Redis]:
-    """A raw client on the primary server, emptied before each test."""
-    client = redis_server.client()
-    client.flushall()
+def r(redis_deployment: Deployment) -> Iterator[redis.Redis]:
+    """A raw client on the deployment of LEOFLOW_TEST_REDIS_MODE (by default the primary
+    server), emptied before each test."""
+    client = redis_deployment.client()
+    redis_deployment.flushall(client)
     yield client
     client.close()  # not left to the garbage collector: an unclosed socket fails the session
 
@@ -113,12 +125,13 @@ def mint(signing_key: bytes) -> Mint:
 
 
 @pytest.fixture
-def start_service(redis_server: RedisProcess, signing_key_file: Path) -> Iterator[StartService]:
+def start_service(redis_deployment: Deployment, signing_key_file: Path) -> Iterator[StartService]:
     """Starts the real gRPC service in this process; every one started is stopped afterwards.
 
-    start_service(redis_settings=None, **serve): Redis settings default to the primary server;
-    `serve` overrides ServeSettings fields (defaults: a free 127.0.0.1 port, the suite's
-    signing key, 16 workers). Policies are the caller's to publish.
+    start_service(redis_settings=None, **serve): Redis settings default to the deployment of
+    LEOFLOW_TEST_REDIS_MODE (the primary server by default); `serve` overrides ServeSettings
+    fields (defaults: a free 127.0.0.1 port, the suite's signing key, 16 workers). Policies
+    are the caller's to publish.
     """
     started: list[app.RunningService] = []
 
@@ -133,7 +146,7 @@ def start_service(redis_server: RedisProcess, signing_key_file: Path) -> Iterato
         }
         running = app.start(
             ServeSettings(**fields),  # type: ignore[arg-type]
-            redis_settings or redis_settings_for(redis_server),
+            redis_settings or redis_deployment.settings(),
         )
         started.append(running)
         return running

@@ -16,7 +16,7 @@ from leoflow_xcom.cli.main import main
 from leoflow_xcom.core import keys
 from leoflow_xcom.testing.paths import ROOT
 from leoflow_xcom.testing.ports import free_port
-from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.deployment import Deployment
 
 CLI = str(Path(sys.executable).parent / "leoflow-xcom")
 
@@ -30,12 +30,12 @@ def run(
 
 
 @pytest.fixture
-def env(target: str, signing_key_file: Path, redis_server: RedisProcess) -> dict[str, str]:
+def env(target: str, signing_key_file: Path, redis_deployment: Deployment) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("LEOFLOW_")}
     return {
         **base,
         "LEOFLOW_XCOM_ADDR": target,
-        "LEOFLOW_REDIS_URL": redis_server.url,
+        **redis_deployment.env(),
         "LEOFLOW_XCOM_SIGNING_KEY_FILE": str(signing_key_file),
     }
 

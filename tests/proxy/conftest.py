@@ -1,6 +1,7 @@
 """The UI proxy as the product runs it: `leoflow-xcom ui` (gunicorn + uvicorn workers) in a
-subprocess on 127.0.0.1 and a free port, against the suite's real Redis as the read-only ACL
-user. Proxy-only fixtures live here, beside the tests that use them."""
+subprocess on 127.0.0.1 and a free port, against the suite's real Redis (the deployment of
+LEOFLOW_TEST_REDIS_MODE: tests/deployment.py) as the read-only ACL user. Proxy-only fixtures
+live here, beside the tests that use them."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import redis
 from leoflow_xcom.store import acl
 from leoflow_xcom.testing.ports import free_port
 from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.deployment import Deployment, standalone
 from tests.proxy.airflow import spec
 
 BIN = Path(sys.executable).parent
@@ -56,8 +58,10 @@ def write_secret(directory: Path, name: str, value: str) -> Path:
     return path
 
 
-def create_acl_users(server: RedisProcess) -> None:
-    """Only the service and proxy users: the suite's shared Redis keeps its default user."""
+def create_acl_users(server: RedisProcess | Deployment) -> None:
+    """Only the service and proxy users: the suite's shared Redis keeps its default user. ACLs
+    are per node: on a cluster or Sentinel group, every data node gets them."""
+    nodes = server.nodes if isinstance(server, Deployment) else [server]
     users = acl.acl_users(
         service=SERVICE_REDIS_PASSWORD,
         proxy=PROXY_REDIS_PASSWORD,
@@ -66,27 +70,28 @@ def create_acl_users(server: RedisProcess) -> None:
         replication=secrets.token_urlsafe(16),
         sentinel=secrets.token_urlsafe(16),
     )
-    admin = server.client()
-    for name in (acl.SERVICE_USER, acl.PROXY_USER):
-        admin.execute_command("ACL", "SETUSER", name, *users[name])  # type: ignore[no-untyped-call]
-    admin.close()
+    for node in nodes:
+        with node.client() as admin:
+            for name in (acl.SERVICE_USER, acl.PROXY_USER):
+                admin.execute_command("ACL", "SETUSER", name, *users[name])
 
 
 def start_proxy(
-    server: RedisProcess,
+    server: RedisProcess | Deployment,
     directory: Path,
     *,
     verify: ssl.SSLContext | bool = True,
     **env_overrides: str,
 ) -> Proxy:
     """`verify`: what trusts the proxy's certificate when env_overrides turn HTTPS on."""
-    create_acl_users(server)
+    deployment = server if isinstance(server, Deployment) else standalone(server)
+    create_acl_users(deployment)
     user, password, token = "admin", secrets.token_urlsafe(24), secrets.token_urlsafe(32)
     jwt_key = secrets.token_urlsafe(48)
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LEOFLOW_")},
-        "LEOFLOW_REDIS_URL": server.url,
+        **deployment.env(),
         "LEOFLOW_UI_LISTEN": f"127.0.0.1:{port}",
         "LEOFLOW_UI_WORKERS": "2",
         "LEOFLOW_UI_USER": user,
@@ -128,8 +133,10 @@ def stop_proxy(proxy: Proxy) -> None:
 
 
 @pytest.fixture(scope="session")
-def proxy(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    started = start_proxy(redis_server, tmp_path_factory.mktemp("proxy"))
+def proxy(
+    redis_deployment: Deployment, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    started = start_proxy(redis_deployment, tmp_path_factory.mktemp("proxy"))
     yield started
     stop_proxy(started)
 

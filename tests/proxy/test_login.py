@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from leoflow_xcom.proxy import access_tokens
-from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.deployment import Deployment
 from tests.fixture_types import Mint
 from tests.proxy.conftest import Proxy, start_proxy, stop_proxy
 
@@ -138,8 +138,8 @@ def test_only_live_tokens_of_this_proxy_for_this_user_are_accepted(
 
 
 @pytest.mark.timeout(120)
-def test_token_lifetime_is_configurable(redis_server: RedisProcess, tmp_path: Path) -> None:
-    started = start_proxy(redis_server, tmp_path, LEOFLOW_UI_JWT_EXPIRATION="60")
+def test_token_lifetime_is_configurable(redis_deployment: Deployment, tmp_path: Path) -> None:
+    started = start_proxy(redis_deployment, tmp_path, LEOFLOW_UI_JWT_EXPIRATION="60")
     try:
         with httpx.Client(base_url=started.url, timeout=10) as client:
             body = {"username": started.user, "password": started.password}

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from leoflow_xcom.proxy.headers import SecurityHeadersMiddleware
 from leoflow_xcom.proxy.telemetry import MULTIPROC_ENV
-from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.deployment import Deployment
 from tests.fixture_types import ClientFor
 from tests.proxy.conftest import Proxy, start_proxy, stop_proxy
 
@@ -90,9 +90,9 @@ def _multiproc_dir(pid: int) -> Path:
 
 @pytest.mark.timeout(120)
 def test_metrics_directory_is_removed_when_the_proxy_stops(
-    redis_server: RedisProcess, tmp_path: Path
+    redis_deployment: Deployment, tmp_path: Path
 ) -> None:
-    started = start_proxy(redis_server, tmp_path)
+    started = start_proxy(redis_deployment, tmp_path)
     try:
         directory = _multiproc_dir(started.proc.pid)
         with started.client() as client:

@@ -13,14 +13,14 @@ import redis.exceptions
 
 from leoflow_xcom.core.errors import StoreUnavailableError
 from leoflow_xcom.core.model import ListFilter, XComRef
-from leoflow_xcom.settings import RedisSettings, SettingsError, UiSettings
+from leoflow_xcom.settings import SettingsError, UiSettings
 from leoflow_xcom.store import acl
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.redis_binary import find_binary
-from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.dag_data import NASTY_DAG, publish_test_policies
+from tests.deployment import Deployment, Throwaway
 from tests.fixture_types import ClientFor, Mint, StartService
 from tests.proxy.conftest import (
     BIN,
@@ -67,15 +67,15 @@ def test_every_write_method_on_every_path_is_405_with_allow(proxy: Proxy, method
 
 
 def test_read_only_acl_user_cannot_write(
-    proxy: Proxy, redis_server: RedisProcess, client_for: ClientFor, tmp_path: Path
+    proxy: Proxy, redis_deployment: Deployment, client_for: ClientFor, tmp_path: Path
 ) -> None:
     client_for(task_id="a").push("typed", {"rows": 3})
-    create_acl_users(redis_server)
+    create_acl_users(redis_deployment)
     settings = UiSettings(
         redis_username=acl.PROXY_USER,
         redis_password_file=write_secret(tmp_path, "pw", PROXY_REDIS_PASSWORD),
     )
-    ui = connect(settings.redis(RedisSettings(url=redis_server.url)))  # as the proxy connects
+    ui = connect(settings.redis(redis_deployment.settings()))  # as the proxy connects
     reader = XComReader(ui)
     assert reader.list("test_dag", "run_1", ListFilter()).total == 1
     with pytest.raises(redis.exceptions.NoPermissionError):
@@ -93,17 +93,17 @@ def test_read_only_acl_user_cannot_write(
     assert reader.fetch("test_dag", "run_1", XComRef("a", "typed")) == b'{"rows":3}'
     acl.refuse_writable(ui)  # the start-up check passes for this user...
     with pytest.raises(SettingsError, match="may write") as info:
-        acl.refuse_writable(redis_server.client())  # ...and refuses the default user
+        acl.refuse_writable(redis_deployment.client())  # ...and refuses the default user
     assert type(info.value) is SettingsError  # an ACL user's rights, not a settings file
     ui.close()
 
 
 def test_ui_refuses_to_start_without_the_read_only_user(
-    redis_server: RedisProcess, tmp_path: Path
+    redis_deployment: Deployment, tmp_path: Path
 ) -> None:
     env = {
         "PATH": str(BIN),
-        "LEOFLOW_REDIS_URL": redis_server.url,
+        **redis_deployment.env(),
         "LEOFLOW_UI_USER": "admin",
         "LEOFLOW_UI_PASSWORD_FILE": str(write_secret(tmp_path, "pw", "secret-pw")),
     }
@@ -116,7 +116,7 @@ def test_ui_refuses_to_start_without_the_read_only_user(
 
 
 def test_service_runs_as_its_acl_user(
-    redis_server: RedisProcess,
+    redis_deployment: Deployment,
     r: redis.Redis,
     start_service: StartService,
     tmp_path: Path,
@@ -125,11 +125,10 @@ def test_service_runs_as_its_acl_user(
     """The `service` rule of store/acl.py is enough for the whole gRPC service."""
     from leoflow_xcom.client import NO_RETRY, XComClient
 
-    create_acl_users(redis_server)
+    create_acl_users(redis_deployment)
     publish_test_policies(r)
     running = start_service(
-        RedisSettings(
-            url=redis_server.url,
+        redis_deployment.settings(
             username=acl.SERVICE_USER,
             password_file=write_secret(tmp_path, "svc", SERVICE_REDIS_PASSWORD),
         ),
@@ -183,10 +182,10 @@ def test_authentication(proxy: Proxy, r: redis.Redis) -> None:
 def test_redis_down_gives_503_and_unhealthy(tmp_path: Path) -> None:
     binary = find_binary("redis")
     assert binary is not None
-    server = RedisProcess(binary, tmp_path / "redis").start()
-    proxy = start_proxy(server, tmp_path)
+    down = Throwaway(binary, tmp_path / "redis")
+    proxy = start_proxy(down.deployment, tmp_path)
     try:
-        server.stop()
+        down.stop()
         health = httpx.get(f"{proxy.url}/health", timeout=10)
         assert health.status_code == 503
         assert health.json()["status"] == "unhealthy"
@@ -197,4 +196,4 @@ def test_redis_down_gives_503_and_unhealthy(tmp_path: Path) -> None:
         assert "unavailable" in v1.json()["detail"] and "unavailable" in v2.json()["detail"]
     finally:
         stop_proxy(proxy)
-        server.stop()
+        down.stop()

@@ -16,8 +16,9 @@ import httpx
 import pytest
 import redis
 
-from leoflow_xcom.core import limits
+from leoflow_xcom.core import keys, limits
 from leoflow_xcom.proxy.ui.respond import CSP
+from tests.deployment import Deployment
 from tests.fixture_types import ClientFor
 from tests.proxy.conftest import Proxy
 from tests.proxy.ui_data import (
@@ -127,17 +128,21 @@ def test_a_value_over_the_display_cap_is_cut_with_its_size_and_a_link(
 
 
 def test_the_value_page_reads_no_more_than_the_cap_from_redis(
-    data: httpx.Client, r: redis.Redis
+    data: httpx.Client, redis_deployment: Deployment
 ) -> None:
     seen: list[str] = []
     ready = threading.Event()
+    end = "end-of-the-page-read"
+    # MONITOR sees one node: the primary holding the run (the only Redis, on standalone).
+    node = redis_deployment.primary_for(keys.run_keys("etl_daily", RUN).index).client()
 
     def watch() -> None:
-        with r.monitor() as monitor:  # type: ignore[no-untyped-call]
+        with node.monitor() as monitor:  # type: ignore[no-untyped-call]
             ready.set()
             for command in monitor.listen():
                 seen.append(command["command"])
-                if command["command"].startswith("PING"):
+                # Not PING: Sentinels ping the primary they watch every second.
+                if command["command"] == f"ECHO {end}":
                     return
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -145,8 +150,9 @@ def test_the_value_page_reads_no_more_than_the_cap_from_redis(
     ready.wait(5)
     time.sleep(0.2)
     assert data.get(f"{ENTRIES}/load/xcomEntries/big").status_code == 200
-    r.ping()
+    node.echo(end)
     watcher.join(5)
+    node.close()
     reads = [c for c in seen if ":v:" in c]
     assert reads and all(c.startswith(("STRLEN ", "GETRANGE ")) for c in reads), reads
     assert any(c.endswith(f" 0 {limits.UI_VALUE_DISPLAY_BYTES - 1}") for c in reads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import redis
 
 from leoflow_xcom.client import XComNotFoundError
 from leoflow_xcom.core.policies import policy_from_document
@@ -63,11 +64,8 @@ def test_odd_ids_and_long_keys_never_collide(client_for: ClientFor) -> None:
 
 
 def test_policy_changes_reach_a_running_server_without_restart(
-    client_for: ClientFor, service: RunningService, r: object
+    client_for: ClientFor, service: RunningService, r: redis.Redis
 ) -> None:
-    import redis
-
-    assert isinstance(r, redis.Redis)
     doc = {"dag_id": "brand_new", "tasks": [{"task_id": "t"}]}
     PolicyStore(r).publish([policy_from_document(doc, "test")])
     deadline = time.monotonic() + 10

@@ -21,10 +21,9 @@ from leoflow_xcom.client import (
 )
 from leoflow_xcom.core import keys, limits
 from leoflow_xcom.core.model import XComRef
-from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store.connection import connect
 from leoflow_xcom.store.writer import XComWriter
-from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.deployment import Deployment
 from tests.fixture_types import ClientFor, Mint
 
 
@@ -96,12 +95,12 @@ def test_ttl_defaults_to_seven_days_and_follows_the_dag(
 
 @pytest.mark.slow
 def test_expired_values_are_not_found_and_gone_from_listing(
-    client_for: ClientFor, redis_server: RedisProcess
+    client_for: ClientFor, redis_deployment: Deployment
 ) -> None:
     reader = client_for(task_id="b")
     reader.push("long", 2)
     # Policies allow 60 s at least; write a 1 s TTL through the store to watch real expiry.
-    writer = XComWriter(connect(RedisSettings(url=redis_server.url)))
+    writer = XComWriter(connect(redis_deployment.settings()))
     writer.push("test_dag", "run_1", XComRef("b", "short"), b"1", ttl_seconds=1)
     assert reader.pull("b", "short") == 1
     time.sleep(1.2)

@@ -14,9 +14,10 @@ from google.rpc import error_details_pb2, status_pb2
 
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
+from leoflow_xcom.core import keys
 from leoflow_xcom.core.limits import MAX_VALUE_BYTES
 from leoflow_xcom.server import app
-from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.deployment import Deployment
 from tests.fixture_types import Mint
 
 
@@ -183,16 +184,18 @@ def test_pipelined_items_are_each_answered_under_their_own_id(
 
 
 def test_a_stalled_store_fails_the_item_and_the_stream_goes_on(
-    session: RawSession, mint: Mint, redis_server: RedisProcess
+    session: RawSession, mint: Mint, redis_deployment: Deployment
 ) -> None:
     a = mint(task_id="a")
-    redis_server.pause()
+    # The primary holding the run's keys (the only Redis, on standalone).
+    store = redis_deployment.primary_for(keys.run_keys("test_dag", "run_1").index)
+    store.pause()
     try:
         session.send(id=1, token=a, push=pb.PushXComRequest(key="first", value=b"1"))
         session.send(id=2, token=a, push=pb.PushXComRequest(key="second", value=b"2"))
         first = session.receive()
     finally:
-        redis_server.resume()
+        store.resume()
     second = session.receive()
     assert (first.id, reason_of(first.status)) == (1, "STORE_UNAVAILABLE")
     assert (second.id, second.status.code) == (2, 0)

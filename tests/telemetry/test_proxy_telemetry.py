@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.deployment import Deployment
 from tests.proxy.conftest import Proxy, start_proxy, stop_proxy
 from tests.telemetry.test_grpc_metrics import sample
 
@@ -21,8 +21,8 @@ def proxy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def proxy(redis_server: RedisProcess, proxy_dir: Path) -> Iterator[Proxy]:
-    started = start_proxy(redis_server, proxy_dir, LEOFLOW_LOG_FORMAT="json")
+def proxy(redis_deployment: Deployment, proxy_dir: Path) -> Iterator[Proxy]:
+    started = start_proxy(redis_deployment, proxy_dir, LEOFLOW_LOG_FORMAT="json")
     yield started
     stop_proxy(started)
 
@@ -60,10 +60,11 @@ def test_request_id_is_echoed_and_logged_without_secrets(proxy: Proxy, proxy_dir
 
 
 def test_health_warns_when_redis_memory_passes_the_threshold(
-    redis_server: RedisProcess, proxy_dir: Path, tmp_path: Path
+    redis_deployment: Deployment, proxy_dir: Path, tmp_path: Path
 ) -> None:
-    started = start_proxy(redis_server, tmp_path)
-    admin = redis_server.client()
+    started = start_proxy(redis_deployment, tmp_path)
+    # One node past the threshold: on a cluster, health follows the fullest shard.
+    admin = redis_deployment.primary_for("xcom:{any}:i").client()
     old = str(admin.config_get("maxmemory")["maxmemory"])
     try:
         assert httpx.get(f"{started.url}/health").json()["status"] == "healthy"
@@ -82,11 +83,11 @@ def test_health_warns_when_redis_memory_passes_the_threshold(
 
 
 def test_gunicorn_and_uvicorn_lines_are_json_too(
-    redis_server: RedisProcess, tmp_path: Path
+    redis_deployment: Deployment, tmp_path: Path
 ) -> None:
     """With JSON logging on, the servers' own lines (master start, worker boot, uvicorn's
     startup, shutdown) are objects of the same shape as ours, not gunicorn's text format."""
-    started = start_proxy(redis_server, tmp_path, LEOFLOW_LOG_FORMAT="json")
+    started = start_proxy(redis_deployment, tmp_path, LEOFLOW_LOG_FORMAT="json")
     with started.client() as http:
         assert http.get("/health").status_code == 200
     stop_proxy(started)
@@ -101,8 +102,10 @@ def test_gunicorn_and_uvicorn_lines_are_json_too(
     assert any(e.get("code") == 200 and e["logger"].startswith("leoflow") for e in entries)
 
 
-def test_text_format_keeps_gunicorns_own_lines(redis_server: RedisProcess, tmp_path: Path) -> None:
-    started = start_proxy(redis_server, tmp_path, LEOFLOW_LOG_FORMAT="text")
+def test_text_format_keeps_gunicorns_own_lines(
+    redis_deployment: Deployment, tmp_path: Path
+) -> None:
+    started = start_proxy(redis_deployment, tmp_path, LEOFLOW_LOG_FORMAT="text")
     stop_proxy(started)
     log = (tmp_path / "proxy.log").read_text()
     assert "Booting worker" in log and not any(line.startswith("{") for line in log.splitlines())
