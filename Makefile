@@ -83,8 +83,7 @@ test: prereqs-test venv redis-bin chromium compose-plugin lint lint-perf airflow
 # LEOFLOW_REDIS_MIN_REPLICA_ACKS (prints the FAILOVER figures).
 cluster-test: venv redis-bin chromium airflow-artefacts
 	LEOFLOW_TEST_REDIS_MODES=cluster,sentinel $(VENV)/bin/pytest -s -m "not e2e" tests/store \
-		tests/proxy/test_deployments.py tests/server/test_deployments.py \
-		tests/cluster/test_push_overlap.py $(PYTEST_ARGS)
+		tests/proxy/test_deployments.py tests/server/test_deployments.py $(PYTEST_ARGS)
 	for mode in cluster sentinel; do \
 		LEOFLOW_TEST_REDIS_MODE=$$mode $(VENV)/bin/pytest -m "not e2e" $(MODE_SUITES) \
 			--ignore=tests/proxy/test_deployments.py $(PYTEST_ARGS) || exit 1; \
