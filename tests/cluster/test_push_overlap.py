@@ -1,5 +1,6 @@
 """A push on Redis Cluster: the push script on the run's shard and the run registration on the
-shard of the global slot, in flight together (one pipelined write when one node owns both).
+shard of the global slot, in flight together (one pipelined write when one node owns both), or
+the push script alone for a run this process registered a moment ago.
 
 Real 3+3 cluster, real slot moves, real error replies and stalls: each call reaches the node
 that owns its keys, a MOVED during either is followed, a registration that fails after its push
@@ -20,14 +21,17 @@ from leoflow_xcom.core.errors import StoreFullError, StoreUnavailableError
 from leoflow_xcom.core.model import XComRef
 from leoflow_xcom.store.connection import StoreClient, connect, node_for, primaries
 from leoflow_xcom.store.reader import XComReader
+from leoflow_xcom.store.registrations import GRACE_MS, WINDOW_SECONDS, RecentRegistrations
 from leoflow_xcom.store.runs import RunRegistry
-from leoflow_xcom.store.scripts import REGISTER_GRACE_MS
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.cluster import LocalCluster
 from tests.cluster.slots import fail_over, move_slot, owner_port
 from tests.redis_modes import cluster_settings
 
 DAG = "overlap_dag"
+# The overlapped path is the one every push takes without a recent registration: the tests of
+# that path register on every push (window 0), as a process that never saw the run does.
+EVERY_PUSH = 0.0
 
 
 def _port(node: redis.Redis) -> int:
@@ -109,8 +113,8 @@ def patient(redis_cluster: LocalCluster) -> Any:
     found.close()
 
 
-def _writer(client: StoreClient, acks: int) -> XComWriter:
-    return XComWriter(client, min_replica_acks=acks, wait_timeout_ms=5000)
+def _writer(client: StoreClient, acks: int = 0) -> XComWriter:
+    return XComWriter(client, acks, 5000, RecentRegistrations(EVERY_PUSH))
 
 
 @pytest.mark.parametrize("acks", [0, 1], ids=["acks0", "acks1"])
@@ -131,7 +135,7 @@ def test_each_call_reaches_the_node_that_owns_its_keys(
     assert _listed(client, run)
     # Listed at least as long as its newest value lives, at most the grace longer.
     score = client.zscore(keys.dag_runs_key(DAG), keys.run_member(DAG, run))
-    assert score is not None and expires <= score <= expires + REGISTER_GRACE_MS
+    assert score is not None and expires <= score <= expires + GRACE_MS
     _assert_no_reply_left(client)
 
 
@@ -140,7 +144,7 @@ def test_scripts_missing_on_both_nodes_are_loaded_there(
 ) -> None:
     """NOSCRIPT from both nodes of one push (restarted nodes, promoted replicas)."""
     run = _run_id(client, same_node=False)
-    writer = XComWriter(client)
+    writer = _writer(client)
     writer.push(DAG, run, XComRef("t", "warm"), b"0", 60)
     for node in primaries(client):
         node.script_flush()
@@ -158,7 +162,7 @@ def test_a_moved_slot_is_followed_for_either_call(
     after the client read the slot map: that call meets MOVED, re-reads the map and goes to
     the new owner; the other call is not sent twice."""
     run = _run_id(client, same_node=False)
-    writer = XComWriter(client)
+    writer = _writer(client)
     writer.push(DAG, run, XComRef("t", "warm"), b"0", 60)
     assert isinstance(client, redis.cluster.RedisCluster)
     key = keys.run_keys(DAG, run).index if moving == "run" else keys.RUNS_ALL_KEY
@@ -209,14 +213,15 @@ def test_a_failover_under_acks_is_followed(
 
 
 def test_a_push_that_runs_later_than_the_grace_is_registered_exactly(
-    redis_cluster: LocalCluster, patient: StoreClient
+    redis_cluster: LocalCluster,
 ) -> None:
     """The registration stamps the run at the global node's now + ttl + the grace, before the
     push's own expiry is known. The run's node stalls writes for longer than the grace (as a
     clock far ahead would): the push's expiry is later than that stamp, and the writer
     registers the exact expiry before acknowledging, so the run is listed as long as its
     newest value lives."""
-    client = patient
+    # Waits out the whole stall for its reply.
+    client = connect(cluster_settings(redis_cluster, socket_timeout=GRACE_MS / 1000 + 5))
     run = _run_id(client, same_node=False)
     writer = _writer(client, 0)
     writer.push("overlap_warm", run, XComRef("t", "warm"), b"0", 60)  # scripts loaded
@@ -224,7 +229,7 @@ def test_a_push_that_runs_later_than_the_grace_is_registered_exactly(
     global_port = _global_port(client)
     before = _evalsha_calls(redis_cluster)
     with by_port[_run_port(client, run)].client() as run_node:
-        run_node.execute_command("CLIENT", "PAUSE", REGISTER_GRACE_MS + 1500, "WRITE")
+        run_node.execute_command("CLIENT", "PAUSE", GRACE_MS + 1500, "WRITE")
         try:
             expires = writer.push(DAG, run, XComRef("t", "k"), b"late", 60)
         finally:
@@ -235,6 +240,7 @@ def test_a_push_that_runs_later_than_the_grace_is_registered_exactly(
     assert client.zscore(keys.RUNS_ALL_KEY, keys.run_member(DAG, run)) == expires
     assert client.pttl(keys.dag_runs_key(DAG)) > 59_000
     _assert_no_reply_left(client)
+    client.close()
 
 
 def test_a_registration_that_fails_after_its_push_landed_fails_the_push(
@@ -244,7 +250,7 @@ def test_a_registration_that_fails_after_its_push_landed_fails_the_push(
     timeout: the push lands on its own node, the registration times out, the push is not
     acknowledged (STORE_UNAVAILABLE); the retry, once the node answers, lists the run."""
     run = _run_id(client, same_node=False)
-    writer, reader = XComWriter(client), XComReader(client)
+    writer, reader = _writer(client), XComReader(client)
     writer.push("overlap_warm", run, XComRef("t", "warm"), b"0", 60)  # scripts loaded
     by_port = {p.port: p for p in redis_cluster.primaries()}
     with by_port[_global_port(client)].client() as global_node:
@@ -270,7 +276,7 @@ def test_an_error_reply_leaves_no_reply_unread(
     rest (the registration's, on the same pipelined write when one node owns both), and the
     next pushes and reads on the same pooled connections get their own replies."""
     run = _run_id(client, same_node)
-    writer, reader = XComWriter(client), XComReader(client)
+    writer, reader = _writer(client), XComReader(client)
     writer.push(DAG, run, XComRef("t", "warm"), b"0", 60)
     by_port = {p.port: p for p in redis_cluster.primaries()}
     with by_port[_run_port(client, run)].client() as run_node:
@@ -289,3 +295,100 @@ def test_an_error_reply_leaves_no_reply_unread(
     ]
     assert _listed(client, run)
     _assert_no_reply_left(client)
+
+
+class FrozenClock:
+    """The registration window's clock, moved only by the test: the path a push takes does not
+    depend on how fast this machine runs the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _recent_writer(client: StoreClient) -> tuple[XComWriter, FrozenClock]:
+    clock = FrozenClock()
+    return XComWriter(client, recent=RecentRegistrations(clock=clock)), clock
+
+
+def _score(client: StoreClient, run: str) -> float | None:
+    return client.zscore(keys.dag_runs_key(DAG), keys.run_member(DAG, run))
+
+
+def test_a_run_registered_a_moment_ago_is_pushed_in_one_call(
+    redis_cluster: LocalCluster, client: StoreClient
+) -> None:
+    """Within the window after a registration this process saw confirmed, a push of the same
+    run is one call on the run's shard and the indexes' shard sees nothing; the run stays
+    listed as long as its newest value lives. After the window the run is registered again,
+    beside the push."""
+    run = _run_id(client, same_node=False)
+    writer, clock = _recent_writer(client)
+    run_port, global_port = _run_port(client, run), _global_port(client)
+    writer.push(DAG, run, XComRef("t", "first"), b"0", 60)
+    before = _evalsha_calls(redis_cluster)
+    clock.now += WINDOW_SECONDS - 0.5
+    expires = writer.push(DAG, run, XComRef("t", "k"), b"1", 60)
+    assert _changed(before, _evalsha_calls(redis_cluster)) == {run_port: 1}
+    assert _listed(client, run)
+    score = _score(client, run)
+    assert score is not None and score >= expires
+    clock.now += 0.5
+    before = _evalsha_calls(redis_cluster)
+    writer.push(DAG, run, XComRef("t", "k2"), b"2", 60)
+    assert _changed(before, _evalsha_calls(redis_cluster)) == {run_port: 1, global_port: 1}
+    _assert_no_reply_left(client)
+
+
+def test_a_run_cleared_meanwhile_is_listed_again_before_the_push_is_acknowledged(
+    redis_cluster: LocalCluster, client: StoreClient
+) -> None:
+    """Another replica clears the whole run (and unlists it) inside this process's window: the
+    push script finds the run new, so the next push here registers it again, after the push
+    and before acknowledging it."""
+    run = _run_id(client, same_node=False)
+    writer, _ = _recent_writer(client)
+    writer.push(DAG, run, XComRef("t", "k"), b"0", 60)
+    assert _writer(client).clear(DAG, run) == 1
+    assert not _listed(client, run)
+    before = _evalsha_calls(redis_cluster)
+    writer.push(DAG, run, XComRef("t", "k"), b"1", 60)
+    changed = _changed(before, _evalsha_calls(redis_cluster))
+    assert changed == {_run_port(client, run): 1, _global_port(client): 1}
+    assert _listed(client, run)
+    assert XComReader(client).fetch(DAG, run, XComRef("t", "k")) == b"1"
+
+
+def test_a_lost_registration_is_restored_by_the_first_push_after_the_window(
+    redis_cluster: LocalCluster, client: StoreClient
+) -> None:
+    """A confirmed registration vanishes (what a failover of the indexes' shard without replica
+    acks can do): pushes inside the window leave the run unlisted, which is the documented
+    bound; the first push after the window lists it again."""
+    run = _run_id(client, same_node=False)
+    writer, clock = _recent_writer(client)
+    writer.push(DAG, run, XComRef("t", "k"), b"0", 60)
+    for index in (keys.RUNS_ALL_KEY, keys.dag_runs_key(DAG)):
+        client.zrem(index, keys.run_member(DAG, run))
+    writer.push(DAG, run, XComRef("t", "k"), b"1", 60)
+    assert not _listed(client, run)
+    clock.now += WINDOW_SECONDS
+    writer.push(DAG, run, XComRef("t", "k"), b"2", 60)
+    assert _listed(client, run)
+
+
+def test_a_push_past_a_recent_registration_registers_its_exact_expiry(
+    redis_cluster: LocalCluster, client: StoreClient
+) -> None:
+    """A push inside the window whose expiry is later than the registered one (a longer TTL
+    than the run's first push had): registered again before it is acknowledged, so the run
+    is listed as long as its newest value lives."""
+    run = _run_id(client, same_node=False)
+    writer, _ = _recent_writer(client)
+    writer.push(DAG, run, XComRef("t", "short"), b"0", 60)
+    expires = writer.push(DAG, run, XComRef("t", "long"), b"1", 3600)
+    score = _score(client, run)
+    assert score is not None and score >= expires
+    assert client.pttl(keys.dag_runs_key(DAG)) > 3_500_000

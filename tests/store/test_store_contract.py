@@ -22,6 +22,7 @@ from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store.connection import StoreClient, connect
 from leoflow_xcom.store.layout import ensure_layout
 from leoflow_xcom.store.reader import XComReader
+from leoflow_xcom.store.registrations import RecentRegistrations
 from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.ports import free_port
@@ -198,7 +199,10 @@ def test_run_registry_lists_runs_and_forgets_cleared_ones(
     assert runs.page("d1", 0, 10) == [("d1", "r1"), ("d1", "r2")]  # oldest first
     assert len(runs.page(None, 0, 10)) == 3
     assert runs.page(None, 1, 1) == [("d1", "r2")]
-    writer.push("d1", "r1", XComRef("t", "k2"), b"1", TTL)  # every push registers: newest now
+    # A later push makes its run the newest; on a cluster once this process's registration
+    # window has passed (store/registrations.py), as for a process that never saw the run.
+    later = XComWriter(raw, recent=RecentRegistrations(window_seconds=0))
+    later.push("d1", "r1", XComRef("t", "k2"), b"1", TTL)
     assert runs.page("d1", 0, 10) == [("d1", "r2"), ("d1", "r1")]
     writer.clear("d1", "r1")
     assert runs.page("d1", 0, 10) == [("d1", "r2")]

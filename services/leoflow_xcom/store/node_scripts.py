@@ -2,10 +2,10 @@
 
 On a cluster redis-py routes EVALSHA by its keys, but EVALSHA_RO through `COMMAND GETKEYS`
 (one more round trip to some node on every call), and its Script objects load a missing
-script with SCRIPT LOAD on every primary. Here the slot is computed locally, the call goes to
-the owning primary's own client, and a NOSCRIPT (a restarted node, a replica promoted by a
-failover: SCRIPT LOAD is not replicated) loads the script on that node and runs it again.
-Outside a cluster the "node" is the client itself, so the cost is the same as before.
+script with SCRIPT LOAD on every primary. Here the call goes to the owning primary's own client
+(store/routing.py), and a NOSCRIPT (a restarted node, a replica promoted by a failover: SCRIPT
+LOAD is not replicated) loads the script and runs it again. Outside a cluster the "node" is the
+client itself, so the cost is the same as before.
 
 A call can carry `WAIT n timeout` on the same connection right after it (a pipeline on that
 node): the reply then says how many replicas have the write.
@@ -14,18 +14,15 @@ node): the reply then says how many replicas have the write.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import redis
-import redis.exceptions
 
-from leoflow_xcom.core.errors import StoreUnavailableError
-from leoflow_xcom.store.connection import StoreClient, is_cluster, node_for, refresh_slots
+from leoflow_xcom.store.connection import StoreClient, is_cluster
+from leoflow_xcom.store.routing import NodeRouter
 
 Call = tuple[list[str], list[Any]]
-_REFRESH_EVERY_S = 0.1
 
 
 class NodeScript:
@@ -37,7 +34,7 @@ class NodeScript:
         # only this way; plain EVALSHA declares its keys as written.
         self._command = "EVALSHA_RO" if read_only else "EVALSHA"
         self._cluster = is_cluster(client)
-        self._refreshed_at = 0.0
+        self._router = NodeRouter(client)
 
     def __call__(self, keys: list[str], args: list[Any]) -> Any:
         [reply] = self.many([(keys, args)])
@@ -87,17 +84,14 @@ class NodeScript:
 
     def refresh(self) -> None:
         """After a MOVED/ASK on a cluster: re-read the slot map now."""
-        refresh_slots(self._client)
+        self._router.refresh()
 
     def refresh_soon(self) -> None:
         """After a connection error on a cluster: re-read the slot map (rate-limited)."""
-        if self._cluster:
-            self._refresh_soon()
+        self._router.refresh_soon()
 
     def _node(self, keys: list[str]) -> redis.Redis:
-        if not self._cluster:
-            return self._client  # type: ignore[return-value]
-        return node_for(self._client, keys[0])
+        return self._router.node(keys[0])
 
     def _on(self, node: redis.Redis, calls: Sequence[Call]) -> list[Any]:
         if len(calls) == 1:  # no pipeline object for the common single call
@@ -109,40 +103,7 @@ class NodeScript:
             return list(pipe.execute())
 
     def _retrying(self, attempt: Any) -> Any:
-        """Up to two more tries after loading the script (NOSCRIPT) or re-reading the slot map
-        (a MOVED/ASK from a node client: failover or resharding); then the error stands. Both
-        can follow each other: after a failover the MOVED leads to a promoted replica that has
-        never loaded the script (SCRIPT LOAD is not replicated)."""
-        for tries_left in (2, 1, 0):
-            try:
-                return attempt()
-            except redis.exceptions.NoScriptError:
-                if not tries_left:
-                    raise
-                self._load_everywhere_needed()
-            except redis.exceptions.AskError:  # MovedError too
-                if not self._cluster or not tries_left:
-                    raise
-                refresh_slots(self._client)
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-                # A dead or stalled primary: the slot map still names it, and a node client
-                # never sees the MOVED that would correct it. Re-read the map (at most every
-                # _REFRESH_EVERY_S, however many calls fail) so calls reach the replica the
-                # cluster promotes; this call's error stands (the caller retries).
-                if self._cluster:
-                    self._refresh_soon()
-                raise
-        raise AssertionError("unreachable: the last try returns or raises")
-
-    def _refresh_soon(self) -> None:
-        now = time.monotonic()
-        if now - self._refreshed_at < _REFRESH_EVERY_S:
-            return
-        self._refreshed_at = now
-        try:
-            refresh_slots(self._client)
-        except StoreUnavailableError:
-            pass  # no node answered yet; the next failing call tries again
+        return self._router.retrying(attempt, reload=self._load_everywhere_needed)
 
     def _load_everywhere_needed(self) -> None:
         # Outside a cluster: the one server. On a cluster: every primary (cheap, rare, and the

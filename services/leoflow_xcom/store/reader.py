@@ -16,6 +16,7 @@ from leoflow_xcom.core.model import ListFilter, Page, RunInfo, Selector, XComEnt
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import StoreClient, translated
 from leoflow_xcom.store.node_scripts import NodeScript
+from leoflow_xcom.store.routing import NodeRouter
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +24,14 @@ log = logging.getLogger(__name__)
 class XComReader:
     def __init__(self, client: StoreClient) -> None:
         self._client = client
+        self._router = NodeRouter(client)
         self._list = ReadOnlyScript(client, scripts.LIST)
         self._fetch_many = ReadOnlyScript(client, scripts.FETCH_MANY)
 
     def fetch(self, dag_id: str, run_id: str, ref: XComRef) -> bytes:
         run = keys.run_keys(dag_id, run_id)
         with translated():
-            value = cast(
-                bytes | None,
-                self._client.get(run.value(keys.member(ref.task_id, ref.map_index, ref.key))),
-            )
+            value = self._router.get(run.value(keys.member(ref.task_id, ref.map_index, ref.key)))
         if value is None:
             raise XComNotFoundError.for_ref(dag_id, run_id, ref.task_id, ref.map_index, ref.key)
         return value

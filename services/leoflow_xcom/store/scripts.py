@@ -82,7 +82,8 @@ end
 # KEYS: value, index, expiry, meta, by_key, quota[, runs (all), runs (this DAG)]
 # ARGV: value, ttl_ms, member, run_info ("" when none), run member, then the four quota limits
 #       (run bytes, run count, task instance bytes, task instance count; 0 = none)
-# Returns {expiry (Unix ms)} or, refused over a quota, {-1, which limit (1..4), usage, limit}.
+# Returns {expiry (Unix ms), 1 if the run was just (re)created else 0} or, refused over a quota,
+# {-1, which limit (1..4), usage, limit}.
 PUSH: Final = _with_fields(
     """#!lua
 local t = redis.call('TIME')
@@ -147,8 +148,9 @@ redis.call('HSET', KEYS[4], member, size .. ':' .. now .. ':' .. expires)
 if ARGV[4] ~= '' then
   redis.call('HSETNX', KEYS[4], RUN_INFO, ARGV[4])
 end
--- Kept from the run's first push on (the UI's fallback run time).
-redis.call('HSETNX', KEYS[4], FIRST_PUSH, now)
+-- Kept from the run's first push on (the UI's fallback run time). Set here means the run was
+-- just (re)created: its first push, or the first after a clear emptied it or its values expired.
+local fresh = redis.call('HSETNX', KEYS[4], FIRST_PUSH, now)
 -- Run keys live exactly as long as their longest-lived member. They are created and extended
 -- together, so the index's TTL speaks for all five.
 if redis.call('PTTL', I) < ttl then
@@ -161,23 +163,16 @@ end
 if #KEYS >= 8 then
   register(KEYS[7], KEYS[8], expires, ttl, ARGV[5], now)
 end
-return {expires}
+return {expires, fresh}
 """
 )
 
-# How much later than `now + ttl` REGISTER_RUN lists a run when it is not told the push's expiry.
-# On a cluster it runs beside the push, on another node, so it cannot wait for the push's
-# reply: this margin covers the push running a moment later and the two nodes' clocks
-# differing a little. A larger skew is caught by the writer, which then registers the exact
-# expiry (a second round trip). Listed this much longer, a run shows no values: readers skip it.
-REGISTER_GRACE_MS: Final = 1000
-
 # Register a run in the run indexes on a cluster, where they live in another slot than the run:
-# sent on every push, beside the push script (idempotent, so a retry after a partial failure
-# lists it).
+# sent beside the push script, or after it when the writer must (store/registrations.py says
+# when); idempotent, so a retry after a partial failure lists the run.
 # KEYS: runs (all), runs (this DAG)
-# ARGV: expiry to register (Unix ms), or 0 for this node's now + ttl + REGISTER_GRACE_MS;
-#       ttl_ms; run member
+# ARGV: expiry to register (Unix ms), or 0 for this node's now + ttl + grace; ttl_ms; run member;
+#       grace_ms (the push runs on another node a moment later, on another clock)
 # Returns the expiry it registered (the run's score is at least that).
 REGISTER_RUN: Final = (
     """#!lua
@@ -186,9 +181,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
 local expires = tonumber(ARGV[1])
 if expires <= 0 then
-  expires = now + ttl + """
-    + str(REGISTER_GRACE_MS)
-    + """
+  expires = now + ttl + tonumber(ARGV[4])
 end
 """
     + _REGISTER

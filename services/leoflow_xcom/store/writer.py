@@ -2,11 +2,13 @@
 Service-side only.
 
 On Redis Cluster the run indexes live in the global slot, not the run's: the push script writes
-the run's keys and REGISTER_RUN lists the run, on every push (idempotent), both in flight
-together (store/overlap.py: one round trip, not two in a row). The push is acknowledged only
-when both succeeded, so a retry after a partial failure lists the run. Registered beside the
-push rather than after it, a run can be listed by a push that then failed or was refused over a
-quota: listed with no live values for at most its TTL, which readers skip.
+the run's keys and REGISTER_RUN lists the run (idempotent), both in flight together
+(store/overlap.py: one round trip, not two in a row). The push is acknowledged only when both
+succeeded, so a retry after a partial failure lists the run. Registered beside the push rather
+than after it, a run can be listed by a push that then failed or was refused over a quota:
+listed with no live values for at most its TTL, which readers skip. A run this process saw
+registered a moment ago is not registered again unless its push needs it
+(store/registrations.py): most pushes are then one call on one shard.
 
 With `min_replica_acks` > 0 each write is followed, on the same connection, by `WAIT n t`: a
 push is acknowledged only when that many replicas confirmed it (StoreUnavailableError, saying
@@ -25,6 +27,7 @@ from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import StoreClient, is_cluster, translated
 from leoflow_xcom.store.node_scripts import NodeScript
 from leoflow_xcom.store.overlap import Call, Outcome, run_together
+from leoflow_xcom.store.registrations import GRACE_MS, RecentRegistrations
 
 # XComs one clear script call deletes: Redis stays responsive between batches of a big run.
 CLEAR_BATCH = 512
@@ -51,9 +54,14 @@ def push_call(
 
 class XComWriter:
     def __init__(
-        self, client: StoreClient, min_replica_acks: int = 0, wait_timeout_ms: int = 400
+        self,
+        client: StoreClient,
+        min_replica_acks: int = 0,
+        wait_timeout_ms: int = 400,
+        recent: RecentRegistrations | None = None,
     ) -> None:
         self._client = client
+        self._recent = recent or RecentRegistrations()
         self._cluster = is_cluster(client)
         self._acks = min_replica_acks
         self._wait_ms = wait_timeout_ms
@@ -96,23 +104,48 @@ class XComWriter:
         self, dag_id: str, run_id: str, script_keys: list[str], args: list[Any], size: int
     ) -> int:
         """The push script on the run's shard (its first six keys), REGISTER_RUN on the shard
-        of the run indexes (the rest), overlapped. Registered at the global node's now + ttl +
-        a grace; if the push's own expiry is later still (clocks far apart), registered again
-        with that exact expiry before the push is acknowledged."""
+        of the run indexes (the rest), overlapped, unless this process registered the run a
+        moment ago. Registered at the indexes' node's now + ttl + a grace; registered again,
+        before the push is acknowledged, when the push's own expiry is later still (clocks far
+        apart, or the recent registration is getting old) or when a recent registration was
+        undone (the push script found the run new: a clear emptied it meanwhile)."""
         ttl_ms, run_member = args[1], args[4]
+        indexes = script_keys[6:]
         push = Call(self._push, script_keys[:6], args)
-        register = Call(self._register, script_keys[6:], [0, ttl_ms, run_member])
+        known = self._recent.registered_until(run_member)
+        registered: Outcome | None = None
         with translated():
-            # Registration first: written first, its node starts first.
-            registered, pushed = run_together([register, push], self._acks, self._wait_ms)
+            if known is None:
+                # Registration first: written first, its node starts first.
+                register = self._registration(indexes, 0, ttl_ms, run_member)
+                registered, pushed = run_together([register, push], self._acks, self._wait_ms)
+            else:
+                [pushed] = run_together([push], self._acks, self._wait_ms)
             reply: list[Any] = self._confirmed(pushed)
         expires = _expiry(reply, dag_id, size)  # a refusal over a quota wins over the rest
         with translated():
-            if int(self._confirmed(registered)) < expires:
-                exact = Call(self._register, register.keys, [expires, ttl_ms, run_member])
-                [again] = run_together([exact], self._acks, self._wait_ms)
-                self._confirmed(again)
+            if registered is not None:
+                until = int(self._confirmed(registered))
+            else:
+                assert known is not None
+                if not int(reply[1]) and known >= expires:
+                    return expires  # covered; the window is not extended by not registering
+                # Undone meanwhile (the run is new again: a clear emptied it), or too short.
+                until = self._register_alone(indexes, 0, ttl_ms, run_member)
+            if until < expires:  # the push ran later than the grace covers (clocks apart)
+                until = self._register_alone(indexes, expires, ttl_ms, run_member)
+        self._recent.confirmed(run_member, until)
         return expires
+
+    def _registration(self, indexes: list[str], expires: int, ttl_ms: int, run: str) -> Call:
+        """REGISTER_RUN for `expires`, or for its node's now + ttl + the grace when 0."""
+        return Call(self._register, indexes, [expires, ttl_ms, run, GRACE_MS])
+
+    def _register_alone(self, indexes: list[str], expires: int, ttl_ms: int, run: str) -> int:
+        [outcome] = run_together(
+            [self._registration(indexes, expires, ttl_ms, run)], self._acks, self._wait_ms
+        )
+        return int(self._confirmed(outcome))
 
     def _confirmed(self, outcome: Outcome) -> Any:
         if outcome.error is not None:
@@ -160,6 +193,7 @@ class XComWriter:
                 if int(left) == 0 or int(done) == 0:
                     break
             if self._cluster and int(emptied):
+                self._recent.forget(run_member)
                 for index in indexes:
                     self._client.zrem(index, run_member)
         return deleted
