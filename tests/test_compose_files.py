@@ -298,7 +298,7 @@ def test_sentinel_profile_one_primary_two_replicas_three_sentinels() -> None:
         # first start with the first role only; nothing role-related on the command line.
         assert node["entrypoint"][:2] == ["sh", "-c"] and node["user"] == "redis", name
         script = node["entrypoint"][2].replace("$$", "$")
-        assert 'conf=/data/redis.conf\nif [ ! -e "$conf" ]' in script, name
+        assert 'umask 077\nconf=/data/redis.conf\nif [ ! -e "$conf" ]' in script, name
         assert "replicaof ${PRIMARY_HOST} ${PRIMARY_PORT}" in script, name
         assert 'exec redis-server "$conf" "$@"' in script, name
         assert "--replicaof" not in command and "replicaof" not in " ".join(command), name

@@ -272,6 +272,8 @@ def _restarts(
     assert (role[0], int(role[2])) == (b"slave", promoted)
     print(f"old primary restarted, replicating from the promoted one after {took:.1f} s")
     stack.exec("redis-ha-1", "grep", "-qx", f"replicaof 127.0.0.1 {promoted}", "/data/redis.conf")
+    # It now holds the replication password (masterauth) too.
+    assert stack.exec("redis-ha-1", "stat", "-c", "%a", "/data/redis.conf").strip() == "600"
 
     # The promoted primary restarts (an upgrade, a host reboot): it must come back as the
     # primary Sentinel knows, not in its first role (a replica of redis-ha-1), or the group
