@@ -95,7 +95,8 @@ cluster-test: venv redis-bin chromium airflow-artefacts
 MODE_SUITES = tests/proxy tests/server/test_smoke.py tests/server/test_authorization.py \
 	tests/server/test_mapped_and_clear.py tests/server/test_rules.py tests/server/test_session.py \
 	tests/server/test_hostile_input.py tests/cli/test_cli.py tests/telemetry/test_grpc_metrics.py \
-	tests/telemetry/test_proxy_telemetry.py tests/telemetry/test_memory_watch.py
+	tests/telemetry/test_proxy_telemetry.py tests/telemetry/test_memory_watch.py \
+	tests/init/test_job.py
 
 # Redis killed/stalled/restarted/full and the service stopped, under load; prints the figures.
 fault-test: venv redis-bin

@@ -287,13 +287,25 @@ def test_sentinel_profile_one_primary_two_replicas_three_sentinels() -> None:
     services = compose_config("compose.yaml", env_files=("sentinel.env",), profiles=())["services"]
     assert not set(services) & {*CLUSTER_NODES, "redis-cluster-create"}
     primary, *replicas = (services[n] for n in HA_NODES)
-    assert "--replicaof" not in primary["command"]
+    assert "PRIMARY_HOST" not in primary["environment"]
     for replica in replicas:
-        command = replica["command"]
-        assert command[command.index("--replicaof") + 1 :][:2] == ["redis-ha-1", "6379"]
+        env = replica["environment"]
+        assert (env["PRIMARY_HOST"], env["PRIMARY_PORT"]) == ("redis-ha-1", "6379")
     for name in HA_NODES:
-        assert _arg(services[name]["command"], "--include").endswith("replication.conf")
-        assert services[name]["profiles"] == ["sentinel"]
+        node = services[name]
+        command = node["command"]
+        # Sentinel saves roles (CONFIG REWRITE) in the node's own file on its volume, written on
+        # first start with the first role only; nothing role-related on the command line.
+        assert node["entrypoint"][:2] == ["sh", "-c"] and node["user"] == "redis", name
+        script = node["entrypoint"][2].replace("$$", "$")
+        assert 'umask 077\nconf=/data/redis.conf\nif [ ! -e "$conf" ]' in script, name
+        assert "replicaof ${PRIMARY_HOST} ${PRIMARY_PORT}" in script, name
+        assert 'exec redis-server "$conf" "$@"' in script, name
+        assert "--replicaof" not in command and "replicaof" not in " ".join(command), name
+        includes = [command[i + 1] for i, arg in enumerate(command) if arg == "--include"]
+        assert includes == ["/usr/local/etc/redis/redis.conf", "/etc/leoflow/acl/replication.conf"]
+        assert _arg(command, "--aclfile") == "/etc/leoflow/acl/users.acl", name
+        assert node["profiles"] == ["sentinel"]
     for name in SENTINELS:
         sentinel = services[name]
         # `config` keeps Compose's `$$` escapes: the shell sees `${MASTER}`; quorum 2 of 3.
@@ -386,8 +398,11 @@ def test_hostnet_sentinel_override_uses_only_the_host_network() -> None:
         command = services[name]["command"]
         assert _arg(command, "--port") == services[name]["environment"]["REDIS_PORT"], name
         assert _arg(command, "--port") == str(18000 + i) and _arg(command, "--bind") == "127.0.0.1"
-        replicaof = command[command.index("--replicaof") + 1 :][:2] if i > 1 else []
-        assert replicaof == ([] if i == 1 else ["127.0.0.1", "18001"]), name
+        assert "--replicaof" not in command, name
+        env = services[name]["environment"]
+        first_role = (env.get("PRIMARY_HOST"), env.get("PRIMARY_PORT"))
+        assert first_role == ((None, None) if i == 1 else ("127.0.0.1", "18001")), name
+        assert services[name]["entrypoint"][:2] == ["sh", "-c"], name
     for i, name in enumerate(SENTINELS, start=1):
         env = services[name]["environment"]
         assert env["SENTINEL_PORT"] == str(18100 + i) and env["SENTINEL_BIND"] == "127.0.0.1"

@@ -6,7 +6,10 @@ two replicas, three Sentinels, pushes acknowledged only once a replica has them
 The SDK pushes and fetches through both service replicas and the proxy reads; then the primary's
 container is SIGKILLed under SDK load through both replicas: Sentinel promotes a replica,
 pushes are acknowledged again, and every push acknowledged before, during and after is read
-back through the SDK."""
+back through the SDK. Then the old primary's container starts again and must rejoin as a replica
+of the promoted one; the promoted primary is restarted too (its role must survive: Sentinel
+saves roles in each node's own /data/redis.conf); every acknowledged push still reads back and
+the service takes new pushes through both replicas."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import json
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,6 +90,55 @@ def _replicates(node: redis.Redis, primary: int | None) -> bool:
     )
 
 
+def _wait_until(check: Callable[[], bool], bound: float, what: str) -> float:
+    """Polls `check` until it holds; the seconds it took, or AssertionError(`what`) after
+    `bound` seconds."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < bound, f"{what} within {bound:.0f} s"
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def _admin(port: int, password: str) -> redis.Redis:
+    return redis.Redis(
+        host="127.0.0.1", port=port, username=acl.ADMIN_USER, password=password, socket_timeout=2
+    )
+
+
+def _settled(nodes: list[int], sentinels: list[int], password: str) -> int | None:
+    """The primary's port once the group agrees on it: a majority of the Sentinels names it,
+    it says ROLE master, and both other nodes replicate from it (link up); else None."""
+    primary = _primary_port(sentinels)
+    if primary is None:
+        return None
+    for port in nodes:
+        with _admin(port, password) as node:
+            if port != primary and not _replicates(node, primary):
+                return None
+            if port == primary:
+                try:
+                    if node.execute_command("ROLE")[0] != b"master":
+                        return None
+                except redis.exceptions.RedisError:
+                    return None
+    return primary
+
+
+def _read_back(stack: Stack, writers: list[Writer]) -> tuple[int, int]:
+    """(acknowledged, lost): every acknowledged push pulled through the SDK, alternating
+    between the two service replicas."""
+    ports = (stack.xcom_port, stack.xcom_port_2)
+    acknowledged = lost = 0
+    for i, w in enumerate(writers):
+        target = f"127.0.0.1:{ports[i % 2]}"
+        with XComClient(target, stack.token(w.run_id, "notify")) as reader:
+            got = {k: reader.pull("load", k, default=None) for k in w.acknowledged}
+        acknowledged += len(w.acknowledged)
+        lost += sum(got[k] != {"i": i} for k, i in w.acknowledged.items())
+    return acknowledged, lost
+
+
 def _proxy_value(stack: Stack, run: str, task: str, key: str) -> object:
     """The entry's `value` as the proxy's Airflow API serves it (a string, as Airflow's)."""
     password = stack.read_secret("ui-password")
@@ -113,16 +165,20 @@ def _logs_on_failure(stack: Stack) -> Iterator[None]:
 
 # Six Redis processes, the init jobs and two service replicas, then a failover: more than the
 # suite's default 120 s on a busy 2-core machine.
-@pytest.mark.timeout(360)
-def test_sentinel_profile_up_walkthrough_and_primary_sigkill(
+@pytest.mark.timeout(480)
+def test_sentinel_profile_up_walkthrough_primary_sigkill_and_restarts(
     sentinel_stack: tuple[Stack, list[int], list[int]],
 ) -> None:
     stack, nodes, sentinels = sentinel_stack
     with _logs_on_failure(stack):
-        _walkthrough_and_failover(stack, nodes, sentinels)
+        writers, after_failover = _walkthrough_and_failover(stack, nodes, sentinels)
+        _restarts(stack, nodes, sentinels, writers, after_failover)
 
 
-def _walkthrough_and_failover(stack: Stack, nodes: list[int], sentinels: list[int]) -> None:
+def _walkthrough_and_failover(
+    stack: Stack, nodes: list[int], sentinels: list[int]
+) -> tuple[list[Writer], int]:
+    """Returns the load's writers and how many pushes were acknowledged after the failover."""
     took = stack.up()
     print(f"sentinel profile up (3 nodes, 3 Sentinels, init, 2 services, proxy) in {took:.1f} s")
     assert stack.container_state("xcom-init-redis")["ExitCode"] == 0
@@ -182,12 +238,7 @@ def _walkthrough_and_failover(stack: Stack, nodes: list[int], sentinels: list[in
     assert stack.container_state("redis-ha-1")["Running"] is False
 
     # Every acknowledged push, read back through the SDK from the promoted primary.
-    acknowledged = sum(len(w.acknowledged) for w in writers)
-    lost = 0
-    for w in writers:
-        with XComClient(f"127.0.0.1:{stack.xcom_port}", stack.token(w.run_id, "notify")) as reader:
-            got = {k: reader.pull("load", k, default=None) for k in w.acknowledged}
-        lost += sum(got[k] != {"i": i} for k, i in w.acknowledged.items())
+    acknowledged, lost = _read_back(stack, writers)
     after = sum(1 for w in writers for start, _ in w.successes if start >= back)
     print(
         f"sentinel profile: primary SIGKILLed; replica promoted after {promoted - killed:.2f} s, "
@@ -199,17 +250,64 @@ def _walkthrough_and_failover(stack: Stack, nodes: list[int], sentinels: list[in
     # The proxy follows the failover too.
     assert "s3://bucket/etl/part-0.parquet" in str(_proxy_value(stack, RUN, "extract", "output"))
 
-    # The old primary comes back (as its restart policy would bring back a crashed one) and
-    # Sentinel makes it a replica of the promoted node.
-    new_primary = _primary_port(sentinels)
-    started = time.monotonic()
-    assert stack.compose_run("start", "redis-ha-1").returncode == 0
+    return writers, after
+
+
+def _restarts(
+    stack: Stack, nodes: list[int], sentinels: list[int], writers: list[Writer], after: int
+) -> None:
     password = stack.read_secret("redis-admin-password")
-    with redis.Redis(
-        host="127.0.0.1", port=nodes[0], username=acl.ADMIN_USER, password=password
-    ) as old:
-        while not _replicates(old, new_primary):
-            assert time.monotonic() < started + RECOVERY_BOUND_S, "the old primary never rejoined"
-            time.sleep(0.2)
-    took = time.monotonic() - started
+    promoted = _primary_port(sentinels)
+    assert promoted is not None and promoted != nodes[0]
+
+    # The old primary comes back (as its restart policy would bring back a crashed one). Its
+    # own config file still makes it a primary; Sentinel turns it into a replica of the
+    # promoted node and saves that role in its /data/redis.conf (CONFIG REWRITE).
+    assert stack.compose_run("start", "redis-ha-1").returncode == 0
+    with _admin(nodes[0], password) as old:
+        took = _wait_until(
+            lambda: _replicates(old, promoted), RECOVERY_BOUND_S, "the old primary rejoined"
+        )
+        role = old.execute_command("ROLE")
+    assert (role[0], int(role[2])) == (b"slave", promoted)
     print(f"old primary restarted, replicating from the promoted one after {took:.1f} s")
+    stack.exec("redis-ha-1", "grep", "-qx", f"replicaof 127.0.0.1 {promoted}", "/data/redis.conf")
+    # It now holds the replication password (masterauth) too.
+    assert stack.exec("redis-ha-1", "stat", "-c", "%a", "/data/redis.conf").strip() == "600"
+
+    # The promoted primary restarts (an upgrade, a host reboot): it must come back as the
+    # primary Sentinel knows, not in its first role (a replica of redis-ha-1), or the group
+    # is left with no primary at all.
+    name = f"redis-ha-{nodes.index(promoted) + 1}"
+    assert stack.compose_run("restart", name).returncode == 0
+    settled = _wait_until(
+        lambda: _settled(nodes, sentinels, password) is not None,
+        RECOVERY_BOUND_S,
+        "one primary that every node and a majority of Sentinels agree on",
+    )
+    primary = _settled(nodes, sentinels, password)
+    print(
+        f"{name} (the promoted primary) restarted: the group agreed on one primary "
+        f"({'the same node' if primary == promoted else 'after another failover'}) "
+        f"{settled:.1f} s later"
+    )
+
+    # Nothing acknowledged was lost through the failover and both restarts, pushes made after
+    # the failover included.
+    acknowledged, lost = _read_back(stack, writers)
+    assert lost == 0, f"{lost} of {acknowledged} acknowledged pushes lost"
+    print(
+        f"after both restarts: {acknowledged} acknowledged pushes read back ({after} made after "
+        f"the failover), lost={lost}"
+    )
+
+    # The service keeps working: a new push through each replica (WAIT 1 again), read through
+    # the other replica and the proxy.
+    ports = (stack.xcom_port, stack.xcom_port_2)
+    for i, port in enumerate(ports):
+        value = {"after": "restarts", "via": i}
+        with XComClient(f"127.0.0.1:{port}", stack.token(RUN, "extract")) as writer:
+            writer.push(f"restarted_{i}", value)
+        with XComClient(f"127.0.0.1:{ports[1 - i]}", stack.token(RUN, "transform")) as reader:
+            assert reader.pull("extract", f"restarted_{i}") == value
+        assert "restarts" in str(_proxy_value(stack, RUN, "extract", f"restarted_{i}"))

@@ -1,4 +1,6 @@
-"""`leoflow-xcom init` end to end on a real Redis started with the ACL file the job writes."""
+"""`leoflow-xcom init` end to end on a real Redis started with the ACL file the job writes: one
+node, or (LEOFLOW_TEST_REDIS_MODE, `make cluster-test`) a cluster or a Sentinel group whose
+every node init must set up."""
 
 from __future__ import annotations
 
@@ -16,13 +18,13 @@ from leoflow_xcom.cli.main import main
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.model import XComRef
 from leoflow_xcom.init import secrets
-from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import acl
-from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.connection import StoreClient, connect
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.paths import ROOT
-from leoflow_xcom.testing.redis_server import RedisProcess
-from tests.servers import PRIMARY_KIND, start_redis
+from leoflow_xcom.testing.redis_binary import find_binary
+from tests.init.acl_deployment import AclDeployment
+from tests.servers import PRIMARY_KIND
 
 NO_RETRY = redis.retry.Retry(redis.backoff.NoBackoff(), 0)  # redis-py retries auth errors
 
@@ -41,24 +43,38 @@ def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
 
 
 @pytest.fixture
-def acl_redis(dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisProcess]:
-    """Redis started as Compose and `make run` start it: after prepare, with its ACL file."""
+def acl_redis(dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Iterator[AclDeployment]:
+    """LEOFLOW_TEST_REDIS_MODE's Redis started as Compose and `make run` start it: after
+    prepare, with its ACL file; the LEOFLOW_REDIS_* variables point init at it."""
     assert main(["init", "--stage", "prepare"]) == 0
-    server = start_redis(PRIMARY_KIND, dirs["acl"].parent / "data-probe")
-    server.stop()  # only to learn a binary and port that work; restart with the ACL file
-    server.extra = ["--aclfile", str(dirs["acl"] / "users.acl")]
-    server.proc = None
-    original = server.client
+    binary = find_binary(PRIMARY_KIND)
+    assert binary, f"no {PRIMARY_KIND} server binary: `make test` installs it"
+    made = AclDeployment(binary, dirs["acl"].parent / "redis", dirs["acl"], dirs["secrets"])
+    for name, value in made.deployment.env().items():
+        monkeypatch.setenv(name, value)
+    yield made
+    made.stop()
 
-    def admin_client(**kwargs: object) -> redis.Redis:
-        password = (dirs["secrets"] / secrets.REDIS_ADMIN_PASSWORD).read_text()
-        return original(username=acl.ADMIN_USER, password=password, **kwargs)
 
-    server.client = admin_client  # type: ignore[method-assign]
-    server.start()
-    monkeypatch.setenv("LEOFLOW_REDIS_URL", server.url)
-    yield server
-    server.stop()
+def _connect_as(made: AclDeployment, user: str, password_file: Path) -> StoreClient:
+    """The product's own client for the deployment (a cluster or Sentinel client there)."""
+    return connect(made.deployment.settings(username=user, password_file=password_file))
+
+
+def _refused(made: AclDeployment, user: str | None, password: str | None) -> bool:
+    """Every node refuses this login (ACL users are per node)."""
+    for node in made.nodes:
+        plain = redis.Redis(
+            host="127.0.0.1", port=node.port, username=user, password=password, retry=NO_RETRY
+        )
+        try:
+            plain.ping()
+        except redis.exceptions.AuthenticationError:
+            continue
+        finally:
+            plain.close()
+        return False
+    return True
 
 
 def _values(directory: Path) -> dict[str, str]:
@@ -140,52 +156,51 @@ def test_broken_dag_fails_before_anything_is_written(
 
 
 def test_apply_sets_up_redis_for_the_service(
-    dirs: dict[str, Path], acl_redis: RedisProcess, capsys: pytest.CaptureFixture[str]
+    dirs: dict[str, Path], acl_redis: AclDeployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["init"]) == 0
-    assert "leoflow-xcom init: done (3 DAG policies)" in capsys.readouterr().out
-    admin = acl_redis.client()
+    out = capsys.readouterr()
+    assert "leoflow-xcom init: done (3 DAG policies)" in out.out
+    # Init found every node from the one it reached (a cluster's replica, a primary's replica).
+    assert f"checked on {len(acl_redis.nodes)} Redis nodes" in out.err
+    admin_password = dirs["secrets"] / secrets.REDIS_ADMIN_PASSWORD
+    admin = _connect_as(acl_redis, acl.ADMIN_USER, admin_password)
     assert admin.get(keys.LAYOUT_KEY) == str(keys.LAYOUT_VERSION).encode()
     assert admin.hexists(keys.POLICIES_KEY, "etl_daily")
-    with pytest.raises(redis.exceptions.AuthenticationError):
-        redis.Redis(host="127.0.0.1", port=acl_redis.port, retry=NO_RETRY).ping()
-    service = connect(
-        RedisSettings(
-            url=acl_redis.url,
-            username=acl.SERVICE_USER,
-            password_file=dirs["secrets"] / secrets.REDIS_XCOM_PASSWORD,
-        )
-    )
+    admin.close()
+    # Every node (replicas too) has the appliance's users and refuses the default user.
+    assert _refused(acl_redis, None, None)
+    for node in acl_redis.nodes:
+        with node.client() as as_admin:
+            assert set(acl.APPLIANCE_USERS) <= {str(u) for u in as_admin.acl_users()}, node.port
+    service_password = dirs["secrets"] / secrets.REDIS_XCOM_PASSWORD
+    service = _connect_as(acl_redis, acl.SERVICE_USER, service_password)
     XComWriter(service).push("etl_daily", "r1", XComRef("extract", "output", -1), b"{}", 60)
+    service.close()
 
-    # Rotating the service password: a running Redis takes the new ACL file at once.
+    # Rotating the service password: every running node takes the new ACL file at once.
+    old = service_password.read_text()
     assert main(["init", "--rotate", secrets.REDIS_XCOM_PASSWORD]) == 0
-    with pytest.raises(redis.exceptions.AuthenticationError):
-        redis.Redis(
-            host="127.0.0.1",
-            port=acl_redis.port,
-            username=acl.SERVICE_USER,
-            password="x",
-            retry=NO_RETRY,
-        ).ping()
-    new = connect(
-        RedisSettings(
-            url=acl_redis.url,
-            username=acl.SERVICE_USER,
-            password_file=dirs["secrets"] / secrets.REDIS_XCOM_PASSWORD,
-        )
-    )
-    assert new.ping()
+    assert _refused(acl_redis, acl.SERVICE_USER, old)
+    new = _connect_as(acl_redis, acl.SERVICE_USER, service_password)
+    assert new.get(keys.LAYOUT_KEY) == str(keys.LAYOUT_VERSION).encode()
+    new.close()
     # Rotating the admin password: init logs in with the old one to load the new file.
+    old = admin_password.read_text()
     assert main(["init", "--rotate", secrets.REDIS_ADMIN_PASSWORD]) == 0
-    assert acl_redis.client().ping()
+    assert _refused(acl_redis, acl.ADMIN_USER, old)
+    for node in acl_redis.nodes:
+        with node.client() as as_admin:  # reads the new password
+            assert as_admin.ping()
 
 
 def test_unknown_layout_is_refused_clearly(
-    dirs: dict[str, Path], acl_redis: RedisProcess, capsys: pytest.CaptureFixture[str]
+    dirs: dict[str, Path], acl_redis: AclDeployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["init"]) == 0
-    acl_redis.client().set(keys.LAYOUT_KEY, "99")
+    admin = _connect_as(acl_redis, acl.ADMIN_USER, dirs["secrets"] / secrets.REDIS_ADMIN_PASSWORD)
+    admin.set(keys.LAYOUT_KEY, "99")
+    admin.close()
     assert main(["init"]) == 1
     err = capsys.readouterr().err
     assert "STORE_LAYOUT_MISMATCH" in err

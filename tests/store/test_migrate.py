@@ -1,41 +1,44 @@
 """Older stores (as earlier releases wrote them) are upgraded in place to layout 3: layout 1
 gets its by-key index, quota counters and time-ordered run indexes rebuilt, layout 2's global
-keys move under the global hash tag; the values stay."""
+keys move under the global hash tag; the values stay.
+
+Run against every deployment of LEOFLOW_TEST_REDIS_MODES (`make cluster-test`: a Sentinel
+group, whose primary may hold a store an earlier release wrote on that node, and a cluster,
+where only the check of an unknown layout applies: layouts 1 and 2 never ran on one)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
-import redis
 
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.errors import LayoutMismatchError, XComQuotaExceededError
 from leoflow_xcom.core.model import ListFilter, Selector, XComRef
 from leoflow_xcom.core.quotas import Quota
-from leoflow_xcom.settings import RedisSettings
-from leoflow_xcom.store.connection import connect
+from leoflow_xcom.store.connection import StoreClient, connect
 from leoflow_xcom.store.layout import ensure_layout
 from leoflow_xcom.store.migrate import BATCH
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.writer import XComWriter
-from leoflow_xcom.testing.redis_server import RedisProcess
+from tests.redis_modes import RedisTarget
+from tests.store.test_store_contract import raw  # noqa: F401  (fixture)
 
 
-@pytest.fixture
-def raw(any_redis_server: RedisProcess) -> Iterator[redis.Redis]:
-    client = any_redis_server.client()
-    client.flushall()
-    yield client
+def _old_layouts_only_on_one_node(target: RedisTarget) -> None:
+    if target.mode == "cluster":
+        pytest.skip(
+            "layouts 1 and 2 never ran on a Redis Cluster: their global keys span hash slots "
+            "(the release that wrote them could not start on one)"
+        )
 
 
-def _write_v1(raw: redis.Redis, dag: str, run: str, items: list[tuple[str, int, str]]) -> None:
+def _write_v1(client: StoreClient, dag: str, run: str, items: list[tuple[str, int, str]]) -> None:
     """What layout 1's push script left in Redis for these (task, map_index, key)."""
     rk = keys.run_keys(dag, run)
     now = int(time.time() * 1000)
-    with raw.pipeline(transaction=False) as pipe:
+    with client.pipeline(transaction=False) as pipe:
         for i, (task, index, key) in enumerate(items):
             member = keys.member(task, index, key)
             expires = now + 3_600_000 + i
@@ -49,12 +52,16 @@ def _write_v1(raw: redis.Redis, dag: str, run: str, items: list[tuple[str, int, 
         pipe.execute()
 
 
-def test_layout_1_is_migrated_in_place(raw: redis.Redis, any_redis_server: RedisProcess) -> None:
+def test_layout_1_is_migrated_in_place(
+    raw: StoreClient,  # noqa: F811
+    redis_target: RedisTarget,
+) -> None:
+    _old_layouts_only_on_one_node(redis_target)
     big = [("mapped", i, "out") for i in range(BATCH + 7)]  # more than one batch
     _write_v1(raw, "d", "r1", [*big, ("t", -1, "a"), ("t", -1, "b")])
     _write_v1(raw, "d:x", "r {2}", [("t", -1, "a")])
     raw.set(keys.V2_LAYOUT_KEY, "1")
-    client = connect(RedisSettings(url=any_redis_server.url))
+    client = connect(redis_target.settings())
     ensure_layout(client)
     assert raw.get(keys.LAYOUT_KEY) == str(keys.LAYOUT_VERSION).encode()
     assert raw.exists(keys.LEGACY_RUNS_KEY) == 0
@@ -78,13 +85,15 @@ def test_layout_1_is_migrated_in_place(raw: redis.Redis, any_redis_server: Redis
 
 
 def test_layout_2_is_migrated_to_layout_3_and_reads_back(
-    raw: redis.Redis, any_redis_server: RedisProcess
+    raw: StoreClient,  # noqa: F811
+    redis_target: RedisTarget,
 ) -> None:
     """Pushed by the previous release's own push script (layout 2, untagged global keys),
     with its policies published under the old names; `ensure_layout` (what init runs) moves
     everything under the global hash tag and every read works."""
     from tests.store import layout2
 
+    _old_layouts_only_on_one_node(redis_target)
     push = raw.register_script(layout2.PUSH)
     pushed: dict[tuple[str, str, str], bytes] = {}
     for dag, run in (("d", "r1"), ("d", "r2"), ("d:x", "r {2}")):
@@ -111,7 +120,7 @@ def test_layout_2_is_migrated_to_layout_3_and_reads_back(
     raw.hset(layout2.RETIRED_POLICIES_KEY, mapping={"gone": '{"until_ms": 1}'})
     raw.set(layout2.LAYOUT_KEY, "2")
 
-    client = connect(RedisSettings(url=any_redis_server.url))
+    client = connect(redis_target.settings())
     ensure_layout(client)
     assert raw.get(keys.LAYOUT_KEY) == b"3"
     assert raw.get(layout2.LAYOUT_KEY) == b"3"  # a layout-2 service now refuses the store
@@ -144,9 +153,12 @@ def test_layout_2_is_migrated_to_layout_3_and_reads_back(
     client.close()
 
 
-def test_an_unknown_old_layout_is_refused(raw: redis.Redis, any_redis_server: RedisProcess) -> None:
+def test_an_unknown_old_layout_is_refused(
+    raw: StoreClient,  # noqa: F811
+    redis_target: RedisTarget,
+) -> None:
     raw.set(keys.V2_LAYOUT_KEY, "9")
-    client = connect(RedisSettings(url=any_redis_server.url))
+    client = connect(redis_target.settings())
     with pytest.raises(LayoutMismatchError, match="layout version 9"):
         ensure_layout(client)
     client.close()
