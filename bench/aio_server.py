@@ -10,7 +10,7 @@ as they cost nothing per item here: the stream guard (an idle aio stream holds n
 the guard reduces to a timer per stream) and the drain dance. It also serves the bench's
 session echo, so the aio transport floor is measured beside the sync one.
 
-Its store is one auto-pipelined Redis connection per worker (bench/aio_pipe.py, hiredis);
+Its store is one auto-pipelined Redis connection per worker (store/pipelined.py, hiredis);
 LEOFLOW_BENCH_AIO_STORE=redis-py puts it on redis.asyncio's pool instead, and with that
 LEOFLOW_BENCH_REDIS_PARSER=python swaps hiredis for redis-py's pure-Python reply parser.
 """
@@ -30,7 +30,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis._parsers import _AsyncHiredisParser, _AsyncRESP2Parser
 
 from bench import echo
-from bench.aio_pipe import PipelinedRedis
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
 from leoflow_xcom.core import authz, codec, ids, keys
@@ -55,6 +54,7 @@ from leoflow_xcom.server.status import INTERNAL_MESSAGE, to_status, to_status_pr
 from leoflow_xcom.settings import RedisSettings, ServeSettings
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import connect, translated
+from leoflow_xcom.store.pipelined import PipelinedRedis
 from leoflow_xcom.store.registry import LivePolicies, PolicyStore
 from leoflow_xcom.store.writer import push_call
 from leoflow_xcom.telemetry import logs
@@ -100,7 +100,7 @@ class RedisPyStore:
 
 
 class PipelinedStore:
-    """The same calls down one auto-pipelined connection (bench/aio_pipe.py)."""
+    """The same calls down one auto-pipelined connection (store/pipelined.py)."""
 
     def __init__(self, pipe: PipelinedRedis) -> None:
         self._pipe = pipe
@@ -109,7 +109,7 @@ class PipelinedStore:
         return await self._pipe.script(scripts.PUSH, script_keys, args)
 
     async def get(self, name: str) -> Any:
-        return await self._pipe.call("GET", name)
+        return await self._pipe.execute("GET", name)
 
 
 class AioHandlers:
@@ -322,7 +322,7 @@ async def serve() -> None:
     kind = os.environ.get("LEOFLOW_BENCH_AIO_STORE", "pipelined")
     store: RedisPyStore | PipelinedStore = RedisPyStore(client)
     if kind == "pipelined":
-        store = PipelinedStore(await PipelinedRedis.connect(redis_settings.url))
+        store = PipelinedStore(PipelinedRedis(redis_settings))
     verifier = TokenVerifier(
         serve_settings.signing_key(), max_lifetime=serve_settings.max_token_lifetime
     )

@@ -1,0 +1,265 @@
+"""One auto-pipelined Redis connection per asyncio worker: the store client of the grpc.aio design.
+
+Every command issued in one event-loop iteration leaves in one write; replies come back in
+order and hiredis parses them into FIFO futures. On one event loop no pool and no lock are
+needed, which is where redis.asyncio spends its CPU (a lock, a condition and a pool checkout per
+command; docs/performance.md has the side-by-side figures).
+
+What a production client needs beyond that, and how it is done here:
+- **A deadline per call.** One timer per connection watches the oldest unanswered command;
+  past LEOFLOW_REDIS_SOCKET_TIMEOUT the connection is closed and every command on it fails with
+  STORE_UNAVAILABLE, as a stalled socket does for the sync client. Such a command may have run:
+  the caller's retry is safe because pushes are idempotent per key.
+- **Reconnecting.** A call made while no connection is open opens one (bounded by
+  LEOFLOW_REDIS_CONNECT_TIMEOUT); concurrent callers share that attempt.
+- **AUTH, SELECT, TLS** as the settings say (`rediss://`, with redis-py's `ssl_ca_certs` query
+  parameter); in Sentinel mode the current primary is asked from the Sentinels on every
+  (re)connect, so the client follows a failover.
+- **NOSCRIPT** (a restarted Redis, a promoted replica): the script is loaded and run again, once.
+- **Errors** become StoreUnavailableError or StoreFullError, as store/connection.py does for
+  redis-py.
+
+Redis Cluster is not served here: routing per node with the slot map would follow
+store/routing.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import ssl
+import time
+import urllib.parse
+from typing import Any, cast
+
+import hiredis
+
+from leoflow_xcom.core.errors import StoreFullError, StoreUnavailableError
+from leoflow_xcom.settings import RedisSettings
+
+_UNAVAILABLE_PREFIXES = (
+    "LOADING",
+    "READONLY",
+    "NOREPLICAS",
+    "MASTERDOWN",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+    "MOVED",
+    "ASK",
+)
+
+
+class NoScriptError(Exception):
+    """The server does not have the script (loaded again by `script`)."""
+
+
+def translated(error: hiredis.ReplyError) -> Exception:
+    """A Redis error reply as the store's error, or as itself when it is the caller's bug."""
+    text = str(error)
+    if text.startswith("OOM"):
+        return StoreFullError.default()
+    if text.startswith("NOSCRIPT"):
+        return NoScriptError(text)
+    if text.startswith("WRONGPASS"):
+        return StoreUnavailableError.because(
+            "Redis refused this service's user or password (WRONGPASS); check "
+            "LEOFLOW_REDIS_USERNAME and LEOFLOW_REDIS_PASSWORD_FILE"
+        )
+    if text.startswith("NOPERM"):
+        return StoreUnavailableError.because(
+            "Redis refused the command for this service's ACL user; check the ACL users that "
+            "`leoflow-xcom init` writes"
+        )
+    if text.startswith(_UNAVAILABLE_PREFIXES):
+        return StoreUnavailableError.because(f"Redis answered {text.split(' ', 1)[0]}")
+    return error
+
+
+class _Connection(asyncio.Protocol):
+    """One socket: commands written in batches, replies matched to futures in order."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._loop = asyncio.get_running_loop()
+        self._reader = hiredis.Reader()
+        self._waiting: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
+        self._pending: list[bytes] = []
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._failure = "cannot connect to Redis"
+
+    @property
+    def open(self) -> bool:
+        return self._transport is not None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if self._timer is not None:
+            self._timer.cancel()
+        error = StoreUnavailableError.because(self._failure)
+        while self._waiting:
+            future, _ = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(error)
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        while (reply := self._reader.gets()) is not False:
+            future, _ = self._waiting.popleft()
+            if future.done():
+                continue  # its caller was cancelled; the reply is dropped in order
+            if isinstance(reply, hiredis.ReplyError):
+                future.set_exception(translated(reply))
+                if str(reply).startswith("READONLY"):
+                    # A primary demoted by a failover: reconnect, to the primary the Sentinels
+                    # name now. What is still waiting here fails (the caller retries).
+                    self.close("Redis is a read-only replica (a failover happened)")
+                    return
+            else:
+                future.set_result(reply)
+
+    def call(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        if self._transport is None:
+            raise StoreUnavailableError.because(self._failure)
+        if not self._pending:
+            self._loop.call_soon(self._flush)  # one write for all of this iteration's calls
+        self._pending.append(hiredis.pack_command(args))
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._waiting.append((future, time.monotonic()))
+        if self._timer is None:
+            self._timer = self._loop.call_later(self._timeout, self._check_deadline)
+        return future
+
+    def close(self, why: str) -> None:
+        if self._transport is not None:
+            self._failure = why
+            self._transport.abort()  # connection_lost fails what is still waiting
+
+    def _flush(self) -> None:
+        if self._transport is not None and self._pending:
+            self._transport.write(b"".join(self._pending))
+        self._pending.clear()
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if not self._waiting:
+            return
+        oldest = self._waiting[0][1]
+        late = oldest + self._timeout - time.monotonic()
+        if late <= 0:
+            self.close("Redis did not answer in time")
+        else:
+            self._timer = self._loop.call_later(late, self._check_deadline)
+
+
+class PipelinedRedis:
+    def __init__(self, settings: RedisSettings, password: str | None = None) -> None:
+        if settings.mode == "cluster":
+            raise ValueError("the pipelined client serves standalone and Sentinel modes")
+        self._settings = settings
+        if password is None:
+            secret = settings.password()
+            password = secret.get_secret_value() if secret else None
+        self._password = password
+        self._connection: _Connection | None = None
+        self._connecting: asyncio.Task[_Connection] | None = None
+
+    async def execute(self, *args: Any) -> Any:
+        """One command; its reply, or StoreUnavailableError / StoreFullError."""
+        connection = self._connection
+        if connection is None or not connection.open:
+            connection = await self._connected()
+        return await connection.call(args)
+
+    async def script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+        try:
+            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self.execute("SCRIPT", "LOAD", source)
+            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close("the client was closed")
+            self._connection = None
+
+    async def _connected(self) -> _Connection:
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._open())
+        task = self._connecting
+        try:
+            connection = await asyncio.shield(task)
+        finally:
+            if self._connecting is task and task.done():
+                self._connecting = None
+        self._connection = connection
+        return connection
+
+    async def _open(self) -> _Connection:
+        settings = self._settings
+        host, port = await self._address()
+        loop = asyncio.get_running_loop()
+        try:
+            _, connection = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _Connection(settings.socket_timeout),
+                    host,
+                    port,
+                    ssl=self._tls(),
+                ),
+                settings.connect_timeout,
+            )
+        except (TimeoutError, OSError):
+            raise StoreUnavailableError.because("cannot connect to Redis") from None
+        try:
+            if self._password is not None:
+                user = (settings.username,) if settings.username else ()
+                await connection.call(("AUTH", *user, self._password))
+            db = (urllib.parse.urlsplit(settings.url).path or "/0").strip("/") or "0"
+            if db != "0":
+                await connection.call(("SELECT", db))
+        except BaseException:
+            connection.close("the connection's set-up failed")
+            raise
+        return connection
+
+    async def _address(self) -> tuple[str, int]:
+        settings = self._settings
+        if settings.mode == "sentinel":
+            return await asyncio.to_thread(self._primary_from_sentinels)
+        parts = urllib.parse.urlsplit(settings.url)
+        return parts.hostname or "127.0.0.1", parts.port or 6379
+
+    def _primary_from_sentinels(self) -> tuple[str, int]:
+        # Rare (a connect) and blocking: off the event loop, through redis-py's own discovery.
+        import redis.exceptions
+        import redis.sentinel
+
+        settings = self._settings
+        sentinels = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            settings.node_addresses(),
+            sentinel_kwargs={
+                "socket_timeout": settings.socket_timeout,
+                "socket_connect_timeout": settings.connect_timeout,
+                **({"ssl": True} if settings.tls else {}),
+            },
+        )
+        try:
+            host, port = sentinels.discover_master(settings.sentinel_master)  # type: ignore[no-untyped-call]
+        except redis.exceptions.RedisError:
+            raise StoreUnavailableError.because(
+                "no Sentinel knows a reachable primary (a failover may be under way)"
+            ) from None
+        return str(host), int(port)
+
+    def _tls(self) -> ssl.SSLContext | None:
+        if not self._settings.tls:
+            return None
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self._settings.url).query)
+        ca = query.get("ssl_ca_certs", [None])[0]
+        return ssl.create_default_context(cafile=ca)
