@@ -1,7 +1,7 @@
 """Hot-path commands sent straight to the primary that owns their key's slot.
 
 On Redis Cluster, redis-py's `RedisCluster` sends every command through its generic path
-(command flags, node selection, its own retry loop): ~55-75 µs more CPU per GET than computing
+(command flags, node selection, its own retry loop): ~45-75 µs more CPU per GET than computing
 the slot here and calling the owning node's own client (3+3 local nodes on the 2-core VM). The
 hot path (push, fetch, batch fetch) goes the short way; the rest of store/ keeps the generic
 client. Outside a cluster the "node" is the client itself, at no extra cost.
