@@ -112,13 +112,20 @@ def test_every_image_is_overridable() -> None:
     assert {s["image"] for s in services.values()} == set(env.values())
 
 
+def _only_host_network(config: dict[str, Any]) -> dict[str, Any]:
+    """Every service on the host network, with no networks and no published ports; the
+    services."""
+    assert not config.get("networks")
+    services: dict[str, Any] = config["services"]
+    for name, service in services.items():
+        assert service["network_mode"] == "host", name
+        assert not service.get("networks") and not service.get("ports"), name
+    return services
+
+
 def test_hostnet_override_uses_only_the_host_network() -> None:
     config = compose_config("compose.yaml", "compose.hostnet.yaml", env=PORTS)
-    assert not config.get("networks")
-    for name, service in config["services"].items():
-        assert service["network_mode"] == "host", name
-        assert not service.get("networks"), name
-        assert not service.get("ports"), name
+    _only_host_network(config)
     redis = config["services"]["redis"]
     assert redis["command"][-4:] == ["--bind", "127.0.0.1", "--port", "16379"]
     xcom = config["services"]["xcom"]["environment"]
@@ -356,11 +363,7 @@ def test_hostnet_cluster_override_uses_only_the_host_network() -> None:
         env_files=("cluster.env",),
         profiles=(),
     )
-    assert not config.get("networks")
-    services = config["services"]
-    for name, service in services.items():
-        assert service["network_mode"] == "host", name
-        assert not service.get("networks") and not service.get("ports"), name
+    services = _only_host_network(config)
     for i, name in enumerate(CLUSTER_NODES, start=1):
         command = services[name]["command"]
         assert command[-4:] == ["--bind", "127.0.0.1", "--port", str(17000 + i)], name
@@ -389,11 +392,7 @@ def test_hostnet_sentinel_override_uses_only_the_host_network() -> None:
     config = compose_config(
         *files, env={**PORTS, **SENTINEL_PORTS}, env_files=("sentinel.env",), profiles=()
     )
-    assert not config.get("networks")
-    services = config["services"]
-    for name, service in services.items():
-        assert service["network_mode"] == "host", name
-        assert not service.get("networks") and not service.get("ports"), name
+    services = _only_host_network(config)
     for i, name in enumerate(HA_NODES, start=1):
         command = services[name]["command"]
         assert _arg(command, "--port") == services[name]["environment"]["REDIS_PORT"], name

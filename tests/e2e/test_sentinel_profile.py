@@ -30,7 +30,7 @@ from leoflow_xcom.client import XComClient
 from leoflow_xcom.store import acl
 from leoflow_xcom.testing.ports import free_port
 from leoflow_xcom.testing.sentinel import MASTER_NAME
-from tests.cluster.failover.load import Load, Writer
+from tests.cluster.failover.load import Load, Writer, wait_until_all_back
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.e2e
@@ -221,15 +221,7 @@ def _walkthrough_and_failover(
             assert time.monotonic() < deadline, "Sentinel promoted no replica"
             time.sleep(0.05)
         promoted = time.monotonic()
-        while True:
-            firsts = [w.first_success_after(killed) for w in writers]
-            if all(f is not None for f in firsts):
-                back = max(f for f in firsts if f is not None)
-                break
-            if time.monotonic() > deadline:
-                seen = collections.Counter(c for w in writers for _, _, c in w.refusals)
-                raise AssertionError(f"pushes never came back after the failover: {seen}")
-            time.sleep(0.05)
+        back = wait_until_all_back(writers, killed, deadline)
         time.sleep(AFTER_S)
 
     refusals = [r for w in writers for r in w.refusals]

@@ -7,6 +7,7 @@ what a writer saw is what that shard did.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import threading
 import time
@@ -33,6 +34,21 @@ class Writer:
         `moment` may still complete: it does not show that the store is back)."""
         later = [end for start, end in list(self.successes) if start >= moment]
         return min(later) if later else None
+
+
+def wait_until_all_back(
+    writers: list[Writer], since: float, deadline: float, poll: float = 0.05
+) -> float:
+    """When the last of `writers` had its first acknowledged push after `since`; fails with
+    what they were refused if that has not happened by `deadline`."""
+    while True:
+        firsts = [w.first_success_after(since) for w in writers]
+        if all(f is not None for f in firsts):
+            return max(f for f in firsts if f is not None)
+        if time.monotonic() > deadline:
+            seen = collections.Counter(c for w in writers for _, _, c in w.refusals)
+            raise AssertionError(f"pushes never came back after the failover: {seen}")
+        time.sleep(poll)
 
 
 class Load:

@@ -10,7 +10,6 @@ were stalled (SIGSTOP) for a second before the primary died; without it the loss
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import time
@@ -30,7 +29,7 @@ from leoflow_xcom.testing.redis_binary import find_binary
 from leoflow_xcom.testing.redis_server import RedisProcess
 from leoflow_xcom.testing.sentinel import LocalSentinelGroup
 from leoflow_xcom.testing.service import ServiceProcess
-from tests.cluster.failover.load import WRITER_TASK, Load, Writer
+from tests.cluster.failover.load import WRITER_TASK, Load, Writer, wait_until_all_back
 from tests.dag_data import publish_test_policies
 from tests.fixture_types import Mint
 
@@ -162,15 +161,7 @@ def _run(
         # replica per shard, acknowledged pushes (WAIT 1) need it.
         kill.start()
         rejoined = time.monotonic()
-        while True:
-            firsts = [w.first_success_after(killed) for w in victims]
-            if all(f is not None for f in firsts):
-                back = max(f for f in firsts if f is not None)
-                break
-            if time.monotonic() > deadline:
-                seen = collections.Counter(c for w in victims for _, _, c in w.refusals)
-                raise AssertionError(f"writes never came back after the failover: {seen}")
-            time.sleep(0.02)
+        back = wait_until_all_back(victims, killed, deadline, poll=0.02)
         time.sleep(AFTER_S)
     return Timeline(stalled, killed, promoted_at, rejoined, back)
 
