@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent import futures
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+import grpc.aio
+from grpc_health.v1 import _async as health_async
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE_NAME
 
 from leoflow_xcom._proto import xcom_pb2, xcom_pb2_grpc
 from leoflow_xcom.core import limits
@@ -25,14 +29,18 @@ from leoflow_xcom.server.monitoring import Monitoring
 from leoflow_xcom.server.session import XComSessionServicer
 from leoflow_xcom.server.streams import StreamGuard
 from leoflow_xcom.settings import RedisSettings, ServeSettings
+from leoflow_xcom.store.aio_store import AsyncXComStore
 from leoflow_xcom.store.connection import StoreClient, connect
 from leoflow_xcom.store.layout import ensure_layout
 from leoflow_xcom.store.reader import XComReader
+from leoflow_xcom.store.registrations import RecentRegistrations
 from leoflow_xcom.store.registry import LivePolicies, PolicyStore
 from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.writer import XComWriter
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SERVICE_NAME = xcom_pb2.DESCRIPTOR.services_by_name["XComService"].full_name
 
@@ -86,38 +94,72 @@ class Housekeeper:
                 log.info("pruned %d expired runs from the run registry", removed)
 
 
+class EventLoopThread:
+    """The worker's event loop, on a thread of its own, so that starting and stopping the
+    service stay plain calls (the CLI, the worker processes and the tests all use them)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="xcom-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run `coroutine` on the loop and wait for its result, from another thread."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
 @dataclasses.dataclass
 class RunningService:
-    server: grpc.Server
+    server: grpc.aio.Server
     port: int
     policies: LivePolicies
-    health: health.HealthServicer
+    health: health_async.HealthServicer
     housekeeper: Housekeeper
-    sessions: XComSessionServicer | None = None
-    monitoring: Monitoring | None = None
-    guard: StreamGuard | None = None
+    sessions: XComSessionServicer
+    monitoring: Monitoring
+    guard: StreamGuard
+    store: AsyncXComStore
+    loop: EventLoopThread
+    stopped: bool = False
 
     def set_serving(self, serving: bool) -> None:
+        """From any thread: what the health service answers."""
+        if self.stopped:
+            return
+        asyncio.run_coroutine_threadsafe(self._set_serving(serving), self.loop.loop)
+
+    async def _set_serving(self, serving: bool) -> None:
         state = (
             health_pb2.HealthCheckResponse.SERVING
             if serving
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for name in ("", SERVICE_NAME):
-            self.health.set(name, state)
+            await self.health.set(name, state)
 
     def stop(self, grace: float) -> None:
-        """Refuse new calls, let in-flight ones finish within `grace`, then stop."""
-        self.set_serving(False)
-        if self.sessions is not None:
-            self.sessions.end_sessions()  # long-lived streams would otherwise hold the grace
-        self.server.stop(grace).wait()
-        if self.guard is not None:
-            self.guard.stop()
+        """Refuse new calls, let in-flight ones finish within `grace`, then stop. Stopping a
+        stopped service does nothing."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self.loop.run(self._drain(grace))
+        self.loop.close()
         self.policies.stop()
         self.housekeeper.stop()
-        if self.monitoring is not None:
-            self.monitoring.stop()
+        self.monitoring.stop()
+
+    async def _drain(self, grace: float) -> None:
+        await self._set_serving(False)
+        self.sessions.end_sessions()  # long-lived streams would otherwise hold the grace
+        await self.server.stop(grace)
+        await self.store.close()
 
 
 def connect_when_ready(settings: RedisSettings, timeout: float) -> StoreClient:
@@ -154,13 +196,13 @@ def start(
     extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
     worker: int | None = None,
 ) -> RunningService:
-    """extra_handlers: more services on the same server and settings (the bench harness adds
-    its echo service this way; production adds none). worker: this process's index among a
-    replica's worker processes (server/supervisor.py), None for a single-process service."""
+    """extra_handlers: more services on the same server and settings, with asyncio behaviours
+    (the bench harness adds its echo service this way; production adds none). worker: this
+    process's index among a replica's worker processes (server/supervisor.py), None for a
+    single-process service."""
     tls = serve.tls()  # first: a missing or unreadable file fails the start before anything runs
     client = connect_when_ready(redis_settings, serve.startup_timeout_seconds)
     wait_for_store(client, serve.startup_timeout_seconds)
-    store = PolicyStore(client)
     holder: list[RunningService] = []
 
     def on_store_state(healthy: bool) -> None:
@@ -168,38 +210,85 @@ def start(
             holder[0].set_serving(healthy)
 
     policies = LivePolicies(
-        store, serve.policy_refresh_seconds, on_store_state, serve.quota_defaults()
+        PolicyStore(client), serve.policy_refresh_seconds, on_store_state, serve.quota_defaults()
     )
     policies.refresh()
+    monitoring = Monitoring(serve, client, worker)
+    loop = EventLoopThread()
+    try:
+        running = loop.run(
+            _serve(
+                serve,
+                redis_settings,
+                tls,
+                client,
+                policies,
+                monitoring,
+                extra_handlers,
+                worker,
+                loop,
+            )
+        )
+    except BaseException:
+        loop.close()
+        raise
+    holder.append(running)
+    policies.start()
+    running.housekeeper.start()
+    monitoring.start(running.sessions.open_sessions, running.guard.unauthenticated)
+    log.info(
+        "XCom gRPC service listening on port %d (%s)", running.port, "TLS" if tls else "plaintext"
+    )
+    return running
+
+
+async def _serve(
+    serve: ServeSettings,
+    redis_settings: RedisSettings,
+    tls: tuple[bytes, bytes] | None,
+    client: StoreClient,
+    policies: LivePolicies,
+    monitoring: Monitoring,
+    extra_handlers: Sequence[grpc.GenericRpcHandler],
+    worker: int | None,
+    loop: EventLoopThread,
+) -> RunningService:
+    """On the loop: the store, the handlers and the grpc.aio server, started."""
+    # One memory of recent registrations for the async pushes and the clears (on a thread).
+    recent = RecentRegistrations()
+    store = AsyncXComStore(
+        redis_settings,
+        client,
+        redis_settings.min_replica_acks,
+        redis_settings.wait_timeout_ms,
+        recent,
+    )
     handlers = XComHandlers(
         TokenVerifier(serve.signing_key(), max_lifetime=serve.max_token_lifetime),
         policies,
+        store,
         XComReader(client),
-        XComWriter(client, redis_settings.min_replica_acks, redis_settings.wait_timeout_ms),
+        XComWriter(client, redis_settings.min_replica_acks, redis_settings.wait_timeout_ms, recent),
     )
-    # Streams hold a thread each: these pools keep some for unary calls and health checks.
     guard = StreamGuard(
         max_trusted=serve.session_limit,
         max_untrusted=serve.unauthenticated_stream_limit,
         auth_seconds=serve.stream_auth_seconds,
         idle_seconds=serve.session_idle_seconds,
     )
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=serve.workers, thread_name_prefix="xcom"),
-        # A call's one request message is awaited under the guard, not on a bare thread.
+    server = grpc.aio.server(
+        # A call's one request message is awaited under the guard, without a bound otherwise.
         interceptors=[FirstMessageGuard(guard)],
         options=server_options(reuse_port=worker is not None),
         # Beyond this, calls get RESOURCE_EXHAUSTED at once instead of queueing without bound.
         maximum_concurrent_rpcs=serve.workers * 8,
     )
-    monitoring = Monitoring(serve, client, worker)
     servicer = XComSessionServicer(handlers, guard, monitoring.observer)
     xcom_pb2_grpc.add_XComServiceServicer_to_server(servicer, server)
-    # Non-blocking: a Watch stream holds no thread while it waits for a status change.
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_servicer = health_async.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     server.add_generic_rpc_handlers(tuple(extra_handlers))
-    reflection.enable((SERVICE_NAME, health.SERVICE_NAME), server, guard)
+    reflection.enable((SERVICE_NAME, HEALTH_SERVICE_NAME), server, guard)
     try:
         if tls is None:
             port = server.add_insecure_port(serve.listen)
@@ -209,8 +298,9 @@ def start(
                 serve.listen, grpc.ssl_server_credentials([(key, cert_chain)])
             )
     except RuntimeError as exc:
+        await store.close()
         raise RuntimeError(f"LEOFLOW_XCOM_LISTEN={serve.listen}: cannot bind ({exc})") from None
-    server.start()
+    await server.start()
     running = RunningService(
         server,
         port,
@@ -220,14 +310,10 @@ def start(
         servicer,
         monitoring,
         guard,
+        store,
+        loop,
     )
-    holder.append(running)
-    running.set_serving(True)
-    policies.start()
-    running.housekeeper.start()
-    guard.start()
-    monitoring.start(servicer.open_sessions, guard.unauthenticated)
-    log.info("XCom gRPC service listening on port %d (%s)", port, "TLS" if tls else "plaintext")
+    await running._set_serving(True)
     return running
 
 

@@ -3,10 +3,15 @@
 The unary servicer and the session stream both call these methods with verified claims and
 plain values, and get plain values or an XComError back. Checks run cheapest first, and nothing
 touches Redis until the request is known to be allowed and valid.
+
+They run on the server's event loop. The hot path (push, fetch, batch fetch) awaits the
+asyncio store; listing and clearing, rare and made of several bounded round trips, run the
+sync store's code on a worker thread, so there is one implementation of each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -15,6 +20,7 @@ from leoflow_xcom.core import authz, codec, ids, limits
 from leoflow_xcom.core.errors import InvalidRequestError, TokenInvalidError
 from leoflow_xcom.core.model import Claims, ListFilter, Page, Selector, XComRef
 from leoflow_xcom.core.tokens import TokenVerifier
+from leoflow_xcom.store.aio_store import AsyncXComStore
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.registry import LivePolicies
 from leoflow_xcom.store.writer import XComWriter
@@ -25,12 +31,14 @@ class XComHandlers:
         self,
         verifier: TokenVerifier,
         policies: LivePolicies,
+        store: AsyncXComStore,
         reader: XComReader,
         writer: XComWriter,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._verifier = verifier
         self._policies = policies
+        self._store = store
         self._reader = reader
         self._writer = writer
         self._clock = clock
@@ -40,7 +48,7 @@ class XComHandlers:
             raise TokenInvalidError.because("no bearer token in the `authorization` metadata")
         return self._verifier.verify(token, now=int(self._clock()))
 
-    def push(
+    async def push(
         self,
         claims: Claims,
         key: str,
@@ -60,7 +68,7 @@ class XComHandlers:
         schema = dag.schemas.get((claims.task_id, key))
         if schema is not None:
             schema.check(parsed, claims.task_id, key)
-        expires = self._writer.push(
+        expires = await self._store.push(
             claims.dag_id,
             claims.run_id,
             XComRef(claims.task_id, key, claims.map_index),
@@ -71,7 +79,7 @@ class XComHandlers:
         )
         return len(value), expires
 
-    def fetch(
+    async def fetch(
         self,
         claims: Claims,
         ref: XComRef,
@@ -83,9 +91,9 @@ class XComHandlers:
         authz.check_same_run(claims, dag_id, run_id, "read")
         _check_ref(ref)
         authz.check_fetch(claims, self._policies.get_for_read(claims.dag_id), ref.task_id)
-        return self._reader.fetch(claims.dag_id, claims.run_id, ref)
+        return await self._store.fetch(claims.dag_id, claims.run_id, ref)
 
-    def fetch_many(
+    async def fetch_many(
         self, claims: Claims, selectors: list[Selector]
     ) -> list[tuple[XComRef, bytes | None]]:
         if len(selectors) > limits.MAX_BATCH_SELECTORS:
@@ -98,9 +106,11 @@ class XComHandlers:
         for sel in selectors:
             _check_ref(XComRef(sel.task_id, sel.key, sel.map_index))
             authz.check_fetch(claims, dag, sel.task_id)
-        return self._reader.fetch_many(claims.dag_id, claims.run_id, selectors)
+        return await self._store.fetch_many(claims.dag_id, claims.run_id, selectors)
 
-    def list(self, claims: Claims, dag_id: str | None, run_id: str | None, flt: ListFilter) -> Page:
+    async def list(
+        self, claims: Claims, dag_id: str | None, run_id: str | None, flt: ListFilter
+    ) -> Page:
         authz.check_same_run(claims, dag_id, run_id, "list")
         dag_id = dag_id if dag_id is not None else claims.dag_id
         run_id = run_id if run_id is not None else claims.run_id
@@ -116,9 +126,9 @@ class XComHandlers:
             raise InvalidRequestError.field("limit", f"must be 1..{limits.LIST_MAX_LIMIT}")
         if flt.offset < 0:
             raise InvalidRequestError.field("offset", "must not be negative")
-        return self._reader.list(dag_id, run_id, flt)
+        return await asyncio.to_thread(self._reader.list, dag_id, run_id, flt)
 
-    def clear(
+    async def clear(
         self,
         claims: Claims,
         dag_id: str,
@@ -134,7 +144,7 @@ class XComHandlers:
             ids.check_id("task_id", task_id)
         if map_index is not None:
             ids.check_map_index(map_index)
-        return self._writer.clear(dag_id, run_id, task_id, map_index)
+        return await asyncio.to_thread(self._writer.clear, dag_id, run_id, task_id, map_index)
 
 
 def _check_ref(ref: XComRef) -> None:

@@ -18,18 +18,16 @@ from prometheus_client import Counter
 
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom.core.errors import XComError
+from leoflow_xcom.server.context import Context, metadata_value
 from leoflow_xcom.telemetry.logs import REQUEST_ID_HEADER, accept_request_id
 from leoflow_xcom.telemetry.metrics import CallMetrics
 
 log = logging.getLogger("leoflow_xcom.calls")
 
 
-def request_id_of(context: grpc.ServicerContext) -> str:
+def request_id_of(context: Context) -> str:
     """The caller's `x-request-id` metadata when plausible, else a new id."""
-    for name, value in context.invocation_metadata():
-        if name == REQUEST_ID_HEADER and isinstance(value, str):
-            return accept_request_id(value)
-    return accept_request_id(None)
+    return accept_request_id(metadata_value(context, REQUEST_ID_HEADER))
 
 
 @dataclasses.dataclass(frozen=True)

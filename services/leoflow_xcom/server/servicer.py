@@ -1,25 +1,16 @@
-"""The unary XComService: convert, call the handlers, convert back. Nothing else."""
+"""The unary XComService on grpc.aio: convert, await the handlers, convert back. Nothing else."""
 
 from __future__ import annotations
-
-import grpc
 
 from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom._proto import xcom_pb2_grpc as pb_grpc
 from leoflow_xcom.core import limits
 from leoflow_xcom.core.model import Claims
 from leoflow_xcom.server import convert
+from leoflow_xcom.server.context import Context, bearer_token
 from leoflow_xcom.server.handlers import XComHandlers
 from leoflow_xcom.server.observe import CallObserver
 from leoflow_xcom.server.status import mapped_errors
-
-
-def bearer_token(context: grpc.ServicerContext) -> str | None:
-    for name, value in context.invocation_metadata():
-        if name == "authorization" and isinstance(value, str):
-            scheme, _, token = value.partition(" ")
-            return token.strip() if scheme.lower() == "bearer" else None
-    return None
 
 
 class XComServicer(pb_grpc.XComServiceServicer):
@@ -27,32 +18,30 @@ class XComServicer(pb_grpc.XComServiceServicer):
         self._handlers = handlers
         self.observer = observer or CallObserver()
 
-    def _claims(self, context: grpc.ServicerContext) -> Claims:
+    def _claims(self, context: Context) -> Claims:
         return self._handlers.authenticate(bearer_token(context))
 
     @mapped_errors
-    def PushXCom(
-        self, request: pb.PushXComRequest, context: grpc.ServicerContext
-    ) -> pb.PushXComResponse:
-        return push(self._handlers, self._claims(context), request)
+    async def PushXCom(self, request: pb.PushXComRequest, context: Context) -> pb.PushXComResponse:
+        return await push(self._handlers, self._claims(context), request)
 
     @mapped_errors
-    def FetchXCom(
-        self, request: pb.FetchXComRequest, context: grpc.ServicerContext
+    async def FetchXCom(
+        self, request: pb.FetchXComRequest, context: Context
     ) -> pb.FetchXComResponse:
-        return fetch(self._handlers, self._claims(context), request)
+        return await fetch(self._handlers, self._claims(context), request)
 
     @mapped_errors
-    def FetchXComs(
-        self, request: pb.FetchXComsRequest, context: grpc.ServicerContext
+    async def FetchXComs(
+        self, request: pb.FetchXComsRequest, context: Context
     ) -> pb.FetchXComsResponse:
-        return fetch_many(self._handlers, self._claims(context), request)
+        return await fetch_many(self._handlers, self._claims(context), request)
 
     @mapped_errors
-    def ListXComs(
-        self, request: pb.ListXComsRequest, context: grpc.ServicerContext
+    async def ListXComs(
+        self, request: pb.ListXComsRequest, context: Context
     ) -> pb.ListXComsResponse:
-        page = self._handlers.list(
+        page = await self._handlers.list(
             self._claims(context),
             convert.optional(request, "dag_id"),
             convert.optional(request, "run_id"),
@@ -63,8 +52,8 @@ class XComServicer(pb_grpc.XComServiceServicer):
         )
 
     @mapped_errors
-    def ClearXComs(
-        self, request: pb.ClearXComsRequest, context: grpc.ServicerContext
+    async def ClearXComs(
+        self, request: pb.ClearXComsRequest, context: Context
     ) -> pb.ClearXComsResponse:
         if request.all_map_indexes:
             map_index = None
@@ -72,7 +61,7 @@ class XComServicer(pb_grpc.XComServiceServicer):
             map_index = request.map_index
         else:
             map_index = limits.UNMAPPED
-        deleted = self._handlers.clear(
+        deleted = await self._handlers.clear(
             self._claims(context),
             request.dag_id,
             request.run_id,
@@ -85,10 +74,10 @@ class XComServicer(pb_grpc.XComServiceServicer):
 # The three hot-path operations, shared by the unary methods above and the session stream.
 
 
-def push(
+async def push(
     handlers: XComHandlers, claims: Claims, request: pb.PushXComRequest
 ) -> pb.PushXComResponse:
-    size, expires = handlers.push(
+    size, expires = await handlers.push(
         claims,
         request.key,
         request.value,
@@ -100,10 +89,10 @@ def push(
     return pb.PushXComResponse(size_bytes=size, expires_at_ms=expires)
 
 
-def fetch(
+async def fetch(
     handlers: XComHandlers, claims: Claims, request: pb.FetchXComRequest
 ) -> pb.FetchXComResponse:
-    value = handlers.fetch(
+    value = await handlers.fetch(
         claims,
         convert.ref_from_fetch(request),
         dag_id=convert.optional(request, "dag_id"),
@@ -112,10 +101,10 @@ def fetch(
     return pb.FetchXComResponse(value=value)
 
 
-def fetch_many(
+async def fetch_many(
     handlers: XComHandlers, claims: Claims, request: pb.FetchXComsRequest
 ) -> pb.FetchXComsResponse:
-    results = handlers.fetch_many(
+    results = await handlers.fetch_many(
         claims, [convert.selector_from_proto(s) for s in request.selectors]
     )
     return pb.FetchXComsResponse(

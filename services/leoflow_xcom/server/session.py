@@ -1,12 +1,11 @@
 """XComSession: the long-lived request/response stream that agents use by default.
 
 Each SessionRequest is answered by one SessionResponse with the same id. A session's items are
-answered in order, inline on the stream's own server thread: handing them to another thread
-(to stamp arrival times or overlap items) measured ~90 µs more service CPU per item on this
-machine (docs/performance.md). Sessions run in parallel with each other. A failed item answers
-with its google.rpc.Status and the stream stays open; only a broken transport, the service
-draining, or the stream guard (server/streams.py: no valid token in time, or idle too long)
-ends it.
+answered in order, each by the stream's own coroutine on the worker's event loop; sessions run
+concurrently with each other, their store calls pipelined together (store/pipelined.py). A
+failed item answers with its google.rpc.Status and the stream stays open; only a broken
+transport, the service draining, or the stream guard (server/streams.py: no valid token in
+time, or idle too long) ends it.
 
 An item's `timeout_ms` counts from when the item is read off the stream: gRPC gives the
 service no earlier arrival time, and items wait unread (in transit or in flow-control buffers)
@@ -18,9 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 
 import grpc
+import grpc.aio
 from google.rpc import status_pb2
 
 from leoflow_xcom._proto import xcom_pb2 as pb
@@ -31,10 +30,11 @@ from leoflow_xcom.core.errors import (
     XComError,
 )
 from leoflow_xcom.server import servicer
+from leoflow_xcom.server.context import Context, bearer_token
 from leoflow_xcom.server.handlers import XComHandlers
 from leoflow_xcom.server.observe import CallObserver, request_id_of
 from leoflow_xcom.server.status import INTERNAL_MESSAGE, to_status, to_status_proto
-from leoflow_xcom.server.streams import Kind, Stream, StreamGuard
+from leoflow_xcom.server.streams import Kind, Stream, StreamClosedError, StreamGuard
 from leoflow_xcom.telemetry import logs
 
 log = logging.getLogger(__name__)
@@ -53,39 +53,46 @@ class XComSessionServicer(servicer.XComServicer):
         super().__init__(handlers, observer)
         self._guard = guard
 
-    def XComSession(
-        self, request_iterator: Iterator[pb.SessionRequest], context: grpc.ServicerContext
-    ) -> Iterator[pb.SessionResponse]:
-        stream_token = servicer.bearer_token(context)
+    async def XComSession(  # type: ignore[override]
+        self, request_iterator: object, context: Context
+    ) -> None:
+        # read()/write() on the context rather than an async generator: one coroutine less
+        # per item.
+        stream_token = bearer_token(context)
         # Items are logged as `<stream id>.<item id>`; the stream's id is echoed when it ends.
         stream_rid = request_id_of(context)
         context.set_trailing_metadata(((logs.REQUEST_ID_HEADER, stream_rid),))
         if self._guard.draining:
             return
-        stream = self._admit(stream_token, context)
+        stream = await self._admit(stream_token, context)
         try:
-            for request in request_iterator:
+            while True:
+                try:
+                    request = await self._guard.read(stream, context.read)
+                except StreamClosedError as closed:
+                    if closed.why == "drain":
+                        return  # a clean end: the client reconnects and resends
+                    await context.abort(grpc.StatusCode.CANCELLED, str(closed))
+                if request is grpc.aio.EOF:
+                    return
                 # The item's clock starts when it is read off the stream (see `answer`).
                 arrived = time.monotonic()
-                self._guard.begin(stream)
                 if not stream.trusted:
                     refusal = self._authenticate_pending(stream, request, stream_token)
                     if refusal is not None:
-                        yield refusal
+                        await context.write(refusal)
                         return
-                yield self.observed_answer(request, stream_token, stream_rid, arrived)
+                await context.write(
+                    await self.observed_answer(request, stream_token, stream_rid, arrived)
+                )
                 self._guard.end(stream)
-                if self._guard.draining or (not stream.trusted and self._guard.overdue(stream)):
-                    return
-        except grpc.RpcError:
-            pass  # the client went away, or the guard cancelled an idle stream
         finally:
             self._guard.close(stream)
 
-    def _admit(self, stream_token: str | None, context: grpc.ServicerContext) -> Stream:
+    async def _admit(self, stream_token: str | None, context: Context) -> Stream:
         """A place in the trusted pool for a stream with a valid token, else in the small
         untrusted one; refused at once when the pool is full, so the client falls back to
-        unary calls instead of queueing behind streams that hold every thread."""
+        unary calls instead of queueing behind streams that hold every place."""
         trusted = False
         if stream_token:
             try:
@@ -94,13 +101,14 @@ class XComSessionServicer(servicer.XComServicer):
             except XComError:
                 pass  # the items may still carry valid tokens: treat it as pending
         if trusted:
-            stream = self._guard.open_trusted(context)
+            stream = self._guard.open_trusted()
             refusal = SessionsExhaustedError.at(self._guard.max_trusted)
         else:
-            stream = self._guard.open_untrusted(context, Kind.SESSION)
+            stream = self._guard.open_untrusted(Kind.SESSION)
             refusal = SessionsExhaustedError.unauthenticated(self._guard.max_untrusted)
         if stream is None:
-            context.abort_with_status(to_status(refusal))
+            await context.abort_with_status(to_status(refusal))
+        assert stream is not None
         return stream
 
     def _authenticate_pending(
@@ -125,7 +133,7 @@ class XComSessionServicer(servicer.XComServicer):
         """Sessions that showed a valid token (the others count as unauthenticated streams)."""
         return self._guard.counts()[0]
 
-    def observed_answer(
+    async def observed_answer(
         self,
         request: pb.SessionRequest,
         stream_token: str | None,
@@ -135,7 +143,7 @@ class XComSessionServicer(servicer.XComServicer):
         reset = logs.request_id.set(f"{stream_rid}.{request.id}")
         started = time.perf_counter()
         try:
-            response, error = self.answer(request, stream_token, arrived)
+            response, error = await self.answer(request, stream_token, arrived)
             method = f"XComSession/{request.WhichOneof('op') or 'none'}"
             code = _CODE_NAMES.get(response.status.code, "UNKNOWN")
             self.observer.done(method, code, started, error, request, response)
@@ -143,12 +151,12 @@ class XComSessionServicer(servicer.XComServicer):
         finally:
             logs.request_id.reset(reset)
 
-    def end_sessions(self) -> None:
+    def end_sessions(self) -> None:  # on the event loop
         """Draining: a busy session ends after the item it is answering, an idle one now;
         clients reconnect (to another replica) and resend what was not answered."""
         self._guard.drain()
 
-    def answer(
+    async def answer(
         self, request: pb.SessionRequest, stream_token: str | None, arrived: float
     ) -> tuple[pb.SessionResponse, XComError | None]:
         """The response, and the refusal it carries (for the observer)."""
@@ -165,12 +173,12 @@ class XComSessionServicer(servicer.XComServicer):
                 return response, None
             op = request.WhichOneof("op")
             if op == "push":
-                response.push.CopyFrom(servicer.push(self._handlers, claims, request.push))
+                response.push.CopyFrom(await servicer.push(self._handlers, claims, request.push))
             elif op == "fetch":
-                response.fetch.CopyFrom(servicer.fetch(self._handlers, claims, request.fetch))
+                response.fetch.CopyFrom(await servicer.fetch(self._handlers, claims, request.fetch))
             elif op == "fetch_many":
                 response.fetch_many.CopyFrom(
-                    servicer.fetch_many(self._handlers, claims, request.fetch_many)
+                    await servicer.fetch_many(self._handlers, claims, request.fetch_many)
                 )
             else:
                 raise InvalidRequestError.field("op", "one of push, fetch, fetch_many is required")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -15,6 +15,7 @@ from grpc_status import rpc_status
 
 from leoflow_xcom.core import limits
 from leoflow_xcom.core.errors import ERROR_DOMAIN, StatusCode, XComError, clip
+from leoflow_xcom.server.context import Context
 from leoflow_xcom.server.observe import CallObserver, request_id_of, with_request_id
 from leoflow_xcom.telemetry import logs
 
@@ -53,27 +54,29 @@ def internal_status() -> grpc.Status:
     )
 
 
-def mapped_errors(method: Callable[..., _R]) -> Callable[..., _R]:
+def mapped_errors(
+    method: Callable[[Any, Any, Context], Awaitable[_R]],
+) -> Callable[[Any, Any, Context], Awaitable[_R]]:
     """Turn XComError into its status and anything unexpected into INTERNAL (logged, and
     never with the exception's text, which could carry data). Each call gets a request id
     (logs, trailing metadata) and is observed by the servicer's `observer`."""
     name = method.__name__
 
     @functools.wraps(method)
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> _R:
+    async def wrapper(self: Any, request: Any, context: Context) -> _R:
         observer: CallObserver = self.observer
         rid = request_id_of(context)
         reset = logs.request_id.set(rid)
         started = time.perf_counter()
         try:
-            response = method(self, request, context)
+            response = await method(self, request, context)
         except XComError as exc:
             observer.done(name, exc.code.name, started, exc)
-            context.abort_with_status(with_request_id(to_status(exc), rid))
+            await context.abort_with_status(with_request_id(to_status(exc), rid))
         except Exception:
             log.exception("unexpected error in %s", name)
             observer.done(name, "INTERNAL", started)
-            context.abort_with_status(with_request_id(internal_status(), rid))
+            await context.abort_with_status(with_request_id(internal_status(), rid))
         else:
             context.set_trailing_metadata(((logs.REQUEST_ID_HEADER, rid),))
             observer.done(name, "OK", started, None, request, response)

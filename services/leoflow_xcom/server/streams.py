@@ -1,44 +1,51 @@
-"""Bounds on the streams that hold a server thread, so unary calls and health checks always
-find one.
+"""Bounds on open streams and on calls waiting for their message, so neither tokenless clients
+nor idle ones can crowd out the calls that matter.
 
-The sync grpcio server runs a stream handler on a pool thread for the stream's whole life: its
-request iterator blocks that thread until the client sends a message or the call ends. Nothing
-but the end of the call wakes it, and the public `ServicerContext.cancel()` ends a call from
-any thread; a watchdog thread here cancels the streams that overstay.
-
-Two pools, both below the worker count together (settings enforce it):
+On the event loop an idle stream is a suspended coroutine, not a held thread, so what is left to
+bound is how many there are and how long they stay:
 
 - *trusted*: session streams that showed a valid task token (LEOFLOW_XCOM_MAX_SESSIONS), closed
   after LEOFLOW_XCOM_SESSION_IDLE_SECONDS without an item;
 - *untrusted*: session streams that have not shown a valid token yet, and server-reflection
   streams (LEOFLOW_XCOM_MAX_UNAUTHENTICATED_STREAMS). A session must show a valid token within
   LEOFLOW_XCOM_STREAM_AUTH_SECONDS of opening; a reflection stream is closed after that long
-  without a request.
+  without a request;
+- unary calls waiting for their one message (server/first_message.py): never refused, but while
+  more wait than the untrusted pool holds, those waiting past WAIT_GRACE_SECONDS are closed, the
+  longest first.
 
-A stream is only cancelled while it waits for its next message, never while it answers one;
-clients see CANCELLED and reconnect (the SDK does so transparently, resending what was not
-answered, which is safe because pushes are idempotent).
+Each wait for a message runs under its own `asyncio.timeout` at the stream's deadline (a timer,
+no watchdog); closing a stream early (drain, eviction) moves that deadline to now. A stream is
+only closed while it waits for its next message, never while it answers one; clients see
+CANCELLED and reconnect (the SDK does so transparently, resending what was not answered, which
+is safe because pushes are idempotent).
+
+Everything here runs on the server's event loop: no locks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
-import logging
-import threading
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-import grpc
-
-from leoflow_xcom.periodic import PeriodicWorker
-
-log = logging.getLogger(__name__)
-
+T = TypeVar("T")
 
 # How long a unary-request call may wait for its message before, when too many wait at once,
-# it may be cancelled. Far above the time an honest call's message takes to follow its headers
+# it may be closed. Far above the time an honest call's message takes to follow its headers
 # on a loaded machine; short enough that a flood of calls without messages drains in a second.
 WAIT_GRACE_SECONDS = 0.25
+
+CLOSED_MESSAGES = {
+    "auth": "no valid task token within LEOFLOW_XCOM_STREAM_AUTH_SECONDS; open a new stream "
+    "with a valid token",
+    "idle": "closed after LEOFLOW_XCOM_SESSION_IDLE_SECONDS without an item; open a new one "
+    "(the SDK does)",
+    "drain": "the replica is draining; reconnect (another replica answers) and resend",
+    "crowded": "too many calls were waiting for their request message; send the message with "
+    "the call",
+}
 
 
 class Kind(enum.Enum):
@@ -47,25 +54,33 @@ class Kind(enum.Enum):
     REQUEST = "request"  # a unary-request call waiting for its one message
 
 
+class StreamClosedError(Exception):
+    """The guard closed the stream while it waited; `why` keys CLOSED_MESSAGES."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(CLOSED_MESSAGES[why])
+        self.why = why
+
+
 class Stream:
-    """One open stream: its context (to cancel it), its pool and when it must move on."""
+    """One open stream: its pool, its deadline, and the wait it is in (to end it early)."""
 
-    __slots__ = ("busy", "context", "deadline", "kind", "since", "trusted")
+    __slots__ = ("closed_for", "deadline", "kind", "since", "trusted", "waiting")
 
-    def __init__(
-        self,
-        context: grpc.ServicerContext,
-        kind: Kind,
-        trusted: bool,
-        deadline: float,
-        since: float = 0.0,
-    ) -> None:
-        self.context = context
+    def __init__(self, kind: Kind, trusted: bool, deadline: float, since: float = 0.0) -> None:
         self.kind = kind
         self.trusted = trusted
-        self.deadline = deadline
+        self.deadline = deadline  # loop time
         self.since = since
-        self.busy = False
+        self.waiting: asyncio.Timeout | None = None
+        self.closed_for: str | None = None
+
+    def close_now(self, why: str) -> None:
+        """End the current (or the next) wait for a message at once."""
+        if self.closed_for is None:
+            self.closed_for = why
+        if self.waiting is not None and not self.waiting.expired():
+            self.waiting.reschedule(asyncio.get_running_loop().time())
 
 
 class StreamGuard:
@@ -76,151 +91,134 @@ class StreamGuard:
         max_untrusted: int,
         auth_seconds: float,
         idle_seconds: float,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_trusted = max_trusted
         self.max_untrusted = max_untrusted
         self._auth_seconds = auth_seconds
         self._idle_seconds = idle_seconds
-        self._clock = clock
         self._trusted: set[Stream] = set()
         self._untrusted: set[Stream] = set()
         self._waiting: dict[Stream, None] = {}  # insertion-ordered: the oldest first
-        self._lock = threading.Lock()
+        self._evicting: asyncio.TimerHandle | None = None
         self.draining = False
-        self.cancelled = 0  # streams the watchdog closed (metrics, tests)
-        # Often enough that an overstaying stream is closed within ~¼ of its allowance, and
-        # calls that never send their message leave soon after their grace. The worker logs a
-        # failed sweep and goes on: the watchdog must outlive any one bad stream.
-        sweep_every = min(max(min(auth_seconds, idle_seconds) / 4, 0.02), WAIT_GRACE_SECONDS)
-        self._worker = PeriodicWorker("stream-guard", sweep_every, self._watch)
+        self.cancelled = 0  # streams the guard closed (metrics, tests)
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
 
     # -- admission ---------------------------------------------------------------------------
 
-    def open_trusted(self, context: grpc.ServicerContext) -> Stream | None:
+    def open_trusted(self) -> Stream | None:
         """A session with a valid token; None when the trusted pool is full or draining."""
-        stream = Stream(context, Kind.SESSION, True, self._clock() + self._idle_seconds)
-        with self._lock:
-            if self.draining or len(self._trusted) >= self.max_trusted:
-                return None
-            self._trusted.add(stream)
+        if self.draining or len(self._trusted) >= self.max_trusted:
+            return None
+        stream = Stream(Kind.SESSION, True, self._now() + self._idle_seconds)
+        self._trusted.add(stream)
         return stream
 
-    def open_untrusted(self, context: grpc.ServicerContext, kind: Kind) -> Stream | None:
+    def open_untrusted(self, kind: Kind) -> Stream | None:
         """A stream without a valid token yet; None when the untrusted pool is full."""
-        stream = Stream(context, kind, False, self._clock() + self._auth_seconds)
-        with self._lock:
-            if self.draining or len(self._untrusted) >= self.max_untrusted:
-                return None
-            self._untrusted.add(stream)
+        if self.draining or len(self._untrusted) >= self.max_untrusted:
+            return None
+        stream = Stream(kind, False, self._now() + self._auth_seconds)
+        self._untrusted.add(stream)
         return stream
 
     def promote(self, stream: Stream) -> bool:
         """A pending session showed a valid token: move it to the trusted pool if it fits."""
-        with self._lock:
-            if stream.trusted:
-                return True
-            if len(self._trusted) >= self.max_trusted:
-                return False
-            self._untrusted.discard(stream)
-            stream.trusted = True
-            stream.deadline = self._clock() + self._idle_seconds
-            self._trusted.add(stream)
+        if stream.trusted:
+            return True
+        if len(self._trusted) >= self.max_trusted:
+            return False
+        self._untrusted.discard(stream)
+        stream.trusted = True
+        stream.deadline = self._now() + self._idle_seconds
+        self._trusted.add(stream)
         return True
 
-    def wait_for_request(self, context: grpc.ServicerContext) -> Stream:
-        """A unary-request call is about to wait for its message. Never refused: an honest
-        call's message comes with its headers. While more calls than the untrusted pool holds
-        are waiting, those waiting longer than WAIT_GRACE_SECONDS are cancelled, the longest
-        first (here and by the watchdog): an honest call that a busy CPU delays between its
-        start and its message is never chosen, one that never sends its message soon is."""
-        now = self._clock()
-        stream = Stream(context, Kind.REQUEST, False, now + self._auth_seconds, now)
-        with self._lock:
-            self._waiting[stream] = None
-        self._evict_waiting(now)
-        return stream
+    def close(self, stream: Stream) -> None:
+        (self._trusted if stream.trusted else self._untrusted).discard(stream)
 
-    def _evict_waiting(self, now: float) -> int:
-        evicted = []
-        with self._lock:
-            while len(self._waiting) > self.max_untrusted:
-                oldest = next(iter(self._waiting))
-                if now - oldest.since <= WAIT_GRACE_SECONDS:
-                    break
-                del self._waiting[oldest]
-                evicted.append(oldest)
-        for stream in evicted:
-            stream.context.cancel()
-        self.cancelled += len(evicted)
-        return len(evicted)
+    # -- waiting for a message ---------------------------------------------------------------
 
-    def request_arrived(self, stream: Stream) -> None:
-        with self._lock:
+    async def read(self, stream: Stream, read: Callable[[], Awaitable[T]]) -> T:
+        """The stream's next message, or StreamClosedError at its deadline (or earlier, when the
+        guard closes it meanwhile)."""
+        if stream.closed_for is not None:
+            raise StreamClosedError(stream.closed_for)
+        timeout = asyncio.timeout_at(stream.deadline)
+        stream.waiting = timeout
+        try:
+            async with timeout:
+                message = await read()
+        except TimeoutError:
+            why = stream.closed_for or ("idle" if stream.trusted else "auth")
+            self.cancelled += 1
+            raise StreamClosedError(why) from None
+        finally:
+            stream.waiting = None
+        return message
+
+    async def first_message(self, read: Callable[[], Awaitable[T]]) -> T:
+        """A unary-request call's one message. Never refused: an honest call's message comes
+        with its headers. While more calls than the untrusted pool holds are waiting, those
+        waiting longer than WAIT_GRACE_SECONDS are closed, the longest first: an honest call
+        that a busy CPU delays between its start and its message is never chosen, one that
+        never sends its message soon is."""
+        now = self._now()
+        stream = Stream(Kind.REQUEST, False, now + self._auth_seconds, now)
+        self._waiting[stream] = None
+        self._evict_waiting()
+        try:
+            return await self.read(stream, read)
+        finally:
             self._waiting.pop(stream, None)
 
-    def close(self, stream: Stream) -> None:
-        with self._lock:
-            (self._trusted if stream.trusted else self._untrusted).discard(stream)
+    def _evict_waiting(self) -> None:
+        now = self._now()
+        while len(self._waiting) > self.max_untrusted:
+            oldest = next(iter(self._waiting))
+            if now - oldest.since <= WAIT_GRACE_SECONDS:
+                break
+            del self._waiting[oldest]
+            oldest.close_now("crowded")
+        # Calls that stay crowded with no newcomer to trigger this are looked at again later.
+        if len(self._waiting) > self.max_untrusted and self._evicting is None:
+            self._evicting = asyncio.get_running_loop().call_later(
+                WAIT_GRACE_SECONDS, self._evict_again
+            )
+
+    def _evict_again(self) -> None:
+        self._evicting = None
+        self._evict_waiting()
 
     # -- activity ----------------------------------------------------------------------------
-
-    def begin(self, stream: Stream) -> None:
-        stream.busy = True
 
     def end(self, stream: Stream) -> None:
         """An item was answered. A pending session keeps its first deadline: answering items
         with bad tokens does not buy it time."""
         if stream.trusted:
-            stream.deadline = self._clock() + self._idle_seconds
+            stream.deadline = self._now() + self._idle_seconds
         elif stream.kind is Kind.REFLECTION:
-            stream.deadline = self._clock() + self._auth_seconds
-        stream.busy = False
+            stream.deadline = self._now() + self._auth_seconds
 
     def overdue(self, stream: Stream) -> bool:
-        return self._clock() > stream.deadline
+        return self._now() > stream.deadline
 
     def counts(self) -> tuple[int, int]:
         """(trusted, untrusted) streams open now."""
         return len(self._trusted), len(self._untrusted)
 
     def unauthenticated(self) -> int:
-        """Streams and calls holding a thread without a valid token yet (metrics)."""
+        """Streams and calls without a valid token yet (metrics)."""
         return len(self._untrusted) + len(self._waiting)
 
-    # -- watchdog and drain ------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._worker.start()
-
-    def stop(self) -> None:
-        self._worker.stop()
+    # -- drain -------------------------------------------------------------------------------
 
     def drain(self) -> None:
-        """Refuse new streams; a busy stream ends after the item it is answering (the session
-        loop checks `draining`), an idle one now."""
-        with self._lock:
-            self.draining = True
-            idle = [s for s in (*self._trusted, *self._untrusted) if not s.busy]
-        for stream in idle:
-            stream.context.cancel()
-
-    def sweep(self) -> int:
-        """Cancel every idle stream past its deadline; returns how many."""
-        now = self._clock()
-        with self._lock:
-            due = [
-                s
-                for s in (*self._trusted, *self._untrusted, *self._waiting)
-                if not s.busy and now > s.deadline
-            ]
-        for stream in due:
-            stream.deadline = float("inf")  # cancelled once; it leaves when its handler ends
-            stream.context.cancel()
-        self.cancelled += len(due)
-        return len(due) + self._evict_waiting(now)
-
-    def _watch(self) -> None:
-        closed = self.sweep()
-        if closed:
-            log.info("closed %d idle or unauthenticated streams", closed)
+        """Refuse new streams; a busy stream ends after the item it is answering, an idle one
+        now. Runs on the event loop."""
+        self.draining = True
+        for stream in (*self._trusted, *self._untrusted):
+            stream.close_now("drain")
