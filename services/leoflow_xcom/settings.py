@@ -189,11 +189,13 @@ class ServeSettings(SigningKeySettings):
     model_config = SettingsConfigDict(env_prefix="LEOFLOW_XCOM_", extra="ignore")
 
     listen: str = "127.0.0.1:50051"
-    # Worker processes sharing `listen` (SO_REUSEPORT), each with its own threads and Redis
-    # pool; unset: the CPUs this process may use (server/cpus.py). 1: one process, no parent.
+    # Worker processes sharing `listen` (SO_REUSEPORT), each with its own event loop and Redis
+    # connections; unset: the CPUs this process may use (server/cpus.py). 1: one process, no
+    # parent.
     processes: int | None = Field(default=None, ge=1, le=1024)
-    # Handler threads of each process. Each open session stream holds one for its lifetime, so
-    # this bounds a process's open sessions plus in-flight unary calls.
+    # Calls each process serves at once, in units of 8 (gRPC's `maximum_concurrent_rpcs` is
+    # 8x this; beyond it a call is refused at once with RESOURCE_EXHAUSTED). The stream pools
+    # below are sized from it, and together must stay below it.
     workers: int = Field(default=128, ge=2, le=4096)
     # Open session streams per replica, split evenly over its processes; default: three
     # quarters of each process's threads, so unary calls (and health checks) always find one.
@@ -247,8 +249,8 @@ class ServeSettings(SigningKeySettings):
                 f"LEOFLOW_XCOM_MAX_SESSIONS ({share.session_limit}) plus "
                 f"LEOFLOW_XCOM_MAX_UNAUTHENTICATED_STREAMS ({share.unauthenticated_stream_limit})"
                 f", per process of {self.processes or 1}, must be below LEOFLOW_XCOM_WORKERS "
-                f"({self.workers}): each open stream holds a thread, and unary calls and health "
-                "checks need some"
+                f"({self.workers}): unary calls and health checks must always find room beside "
+                "the open streams"
             )
         return self
 
@@ -273,7 +275,7 @@ class ServeSettings(SigningKeySettings):
     def session_limit(self) -> int:
         if self.max_sessions is not None:
             return self.max_sessions
-        # Three quarters of the workers, leaving at least one thread beside the untrusted pool.
+        # Three quarters of the workers, leaving room beside the untrusted pool.
         return max(
             0, min(self.workers * 3 // 4, self.workers - self.unauthenticated_stream_limit - 1)
         )

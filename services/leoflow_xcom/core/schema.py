@@ -317,7 +317,7 @@ def describe(error: jsonschema.exceptions.ValidationError) -> str:
 class CompiledSchema:
     """A validator built once from a schema already known to be valid."""
 
-    __slots__ = ("_validator",)
+    __slots__ = ("__weakref__", "_validator")
 
     def __init__(self, schema: dict[str, Any] | bool) -> None:
         cls = _safe_validator(_validator_class(schema))

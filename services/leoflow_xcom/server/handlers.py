@@ -14,16 +14,22 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
 from collections.abc import Callable
 
 from leoflow_xcom.core import authz, codec, ids, limits
 from leoflow_xcom.core.errors import InvalidRequestError, TokenInvalidError
+from leoflow_xcom.core.codec import JsonValue
 from leoflow_xcom.core.model import Claims, ListFilter, Page, Selector, XComRef
+from leoflow_xcom.core.schema import CompiledSchema
 from leoflow_xcom.core.tokens import TokenVerifier
 from leoflow_xcom.store.aio_store import AsyncXComStore
 from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.registry import LivePolicies
 from leoflow_xcom.store.writer import XComWriter
+
+# A schema whose check took longer than this (CPU) is checked on a worker thread from then on.
+SLOW_SCHEMA_SECONDS = 0.005
 
 
 class XComHandlers:
@@ -42,6 +48,8 @@ class XComHandlers:
         self._reader = reader
         self._writer = writer
         self._clock = clock
+        # Compiled schemas found slow; they go with the policy that holds them.
+        self._slow_schemas: weakref.WeakSet[CompiledSchema] = weakref.WeakSet()
 
     def authenticate(self, token: str | None) -> Claims:
         if not token:
@@ -67,7 +75,7 @@ class XComHandlers:
         parsed = codec.decode(value, key)
         schema = dag.schemas.get((claims.task_id, key))
         if schema is not None:
-            schema.check(parsed, claims.task_id, key)
+            await self._validate(schema, parsed, claims.task_id, key)
         expires = await self._store.push(
             claims.dag_id,
             claims.run_id,
@@ -78,6 +86,23 @@ class XComHandlers:
             dag.quota,
         )
         return len(value), expires
+
+    async def _validate(
+        self, schema: CompiledSchema, value: JsonValue, task_id: str, key: str
+    ) -> None:
+        """On the loop while the schema is cheap; on a worker thread once a check of it took
+        more than SLOW_SCHEMA_SECONDS, so one tenant's costly schema (up to
+        MAX_SCHEMA_VALIDATION_SECONDS per value) shares the core with the other calls instead
+        of stopping them."""
+        if schema in self._slow_schemas:
+            await asyncio.to_thread(schema.check, value, task_id, key)
+            return
+        started = time.thread_time()
+        try:
+            schema.check(value, task_id, key)
+        finally:
+            if time.thread_time() - started > SLOW_SCHEMA_SECONDS:
+                self._slow_schemas.add(schema)
 
     async def fetch(
         self,

@@ -1,6 +1,6 @@
 """One worker process of a multi-process replica (server/supervisor.py starts it with spawn).
 
-It is a whole service of its own: gRPC server on the shared port (SO_REUSEPORT), threads,
+It is a whole service of its own: gRPC server on the shared port (SO_REUSEPORT), event loop,
 stream guard, Redis pool, health. It tells the parent once it serves, drains on SIGTERM like a
 single-process service, and drains too when the parent disappears (SIGKILL of the parent must
 not leave workers serving without supervision).
