@@ -106,7 +106,7 @@ class StoreEcho:
 def handler(redis: PipelinedRedis | None) -> grpc.GenericRpcHandler:
     """The echo service for app.start(extra_handlers=...). redis: the composite floor's client;
     None (a Redis Cluster, which the pipelined client does not serve) leaves SessionStore out."""
-    methods: dict[str, grpc.RpcMethodHandler] = {
+    methods: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "Push": grpc.unary_unary_rpc_method_handler(
             _push, pb.PushXComRequest.FromString, pb.PushXComResponse.SerializeToString
         ),
