@@ -1,21 +1,21 @@
 """`make bench`: floors and the XCom hot path, side by side, in one run on this machine.
 
-Starts Redis and the service (plus the bench-only echo service on the same server), then
-measures with separate client processes: the floors (unary echo, session-stream echo, the raw
-redis-py script call a push makes and the GET a fetch makes) and SDK push/fetch over unary
-and session, at 1 client and at growing concurrency. Prints progress as it goes, then a table
+Starts Redis and the service (the product's grpc.aio server, one process, plus the bench-only
+echo service on the same server and event loop), then measures with separate client processes:
+the floors (unary echo, session-stream echo, the raw redis-py script call a push makes and the
+GET a fetch makes, the session echo making that Redis call itself) and SDK push/fetch over
+unary and session, at 1 client and at growing concurrency; then `leoflow-xcom serve` with 1
+and 2 worker processes at 8 sessions (bench/scaling.py). Prints progress as it goes, then a table
 and the verdict against the performance targets, and writes bench-results.json and the PNG
 plots under build/bench/ (ignored by git); --update-docs writes the plots (and profiles) into
 docs/bench/ instead, to refresh the committed figures.
 
     python -m bench [--quick] [--profile] [--update-docs] [--out DIR] [--json FILE]
-    python -m bench --ab ROUNDS   (only the sync vs grpc.aio comparison, alternating)
     python -m bench --against REV [--against-rounds N] [--only SCENARIO,...]
                                   (this tree against a git revision, alternating: bench/against.py)
 
-Beside the product service it starts its grpc.aio twin (bench/aio_server.py) for the aio-*
-scenarios, and after the scenarios runs redis-benchmark on the same Redis for the capacity
-model printed at the end.
+After the scenarios it runs redis-benchmark on the same Redis for the capacity model printed
+at the end.
 
 Exit code: 0 when all targets pass, 1 when one fails, 2 when a call failed. Lines in
 lower case (pass/miss) are diagnostics, not targets.
@@ -24,13 +24,12 @@ lower case (pass/miss) are diagnostics, not targets.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from bench import ab, against, cluster, profile, redis_bench, report, stack
+from bench import against, cluster, profile, redis_bench, report, scaling, stack
 from bench.runner import ClientPool, Raw, Runner
 from bench.stats import Series, cdf_points
 
@@ -55,13 +54,6 @@ LATENCY = [
     "sdk-fetch-unary",
     "sdk-fetch-session",
     "sdk-fetch-aio",
-    # The grpc.aio twin (bench/aio_server.py): its transport floor and the same SDK calls.
-    "aio-echo-session-push",
-    "aio-sdk-push-session",
-    "aio-sdk-push-unary",
-    "aio-echo-session-fetch",
-    "aio-sdk-fetch-session",
-    "aio-sdk-fetch-unary",
 ]
 THROUGHPUT = [
     "echo-unary-push",
@@ -75,10 +67,6 @@ THROUGHPUT = [
     "sdk-fetch-unary",
     "sdk-fetch-session",
     "sdk-fetch-aio",
-    "aio-echo-session-push",
-    "aio-echo-session-fetch",
-    "aio-sdk-push-session",
-    "aio-sdk-fetch-session",
 ]
 
 
@@ -96,13 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         help="comma-separated scenarios to run (default: all); `cluster`: the Redis Cluster "
-        "section",
-    )
-    parser.add_argument(
-        "--ab",
-        type=int,
-        metavar="ROUNDS",
-        help="only the sync vs grpc.aio A/B, in ROUNDS alternating rounds (bench/ab.py)",
+        "section; `scaling`: the service with 1 vs 2 worker processes",
     )
     parser.add_argument(
         "--against",
@@ -143,23 +125,24 @@ def main(argv: list[str] | None = None) -> int:
         return against.main(args.against, args.against_rounds, scenarios, args.payload, args.json)
     only = set(args.only.split(",")) if args.only else None
     with_cluster = only is None or "cluster" in only
+    with_scaling = only is None or "scaling" in only
     latency = [n for n in LATENCY if only is None or n in only]
     throughput = [n for n in THROUGHPUT if only is None or n in only]
-    if args.ab:
-        return _ab(args.ab, args.payload, json_path.with_name("ab-results.json"))
     load_before = os.getloadavg()
     print(f"bench: load average before: {load_before[0]:.2f} (2 cores: >0.5 means noisy)")
     series: list[Series] = []
     cdfs: dict[str, tuple[list[float], list[float]]] = {}
     print("bench: starting Redis and the service", flush=True)
-    with stack.start(aio=any(n.startswith("aio-") for n in latency + throughput)) as running:
-        pool = ClientPool(max(levels))
+    with stack.start() as running:
+        pool = ClientPool(max(*levels, report.SESSIONS) if with_scaling else max(levels))
         try:
             runner = Runner(running, pool, args.payload)
             # Floors and SDK runs interleave, round after round, so that noise from other work
             # on the machine lands on all of them alike.
             gathered: dict[str, Raw] = {}
             steps = rounds * len(latency) + len(levels[1:]) * len(throughput)
+            if with_scaling:
+                steps += rounds * len(scaling.SCENARIOS) * len(scaling.PROCESSES)
             done = 0
             started = time.monotonic()
 
@@ -182,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
                 for name in throughput:
                     series.append(runner.measure(name, clients, busy).summary()[0])
                     progress(f"{name}, {clients} clients")
+            if with_scaling:
+                # The product's own `serve`, 1 and then 2 worker processes, on the same Redis.
+                series += scaling.measure(running, pool, args.payload, rounds, busy, progress)
             if args.profile:
                 print("bench: profiling with py-spy", flush=True)
                 profile.record(runner, pool, out)
@@ -217,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(report.table(series))
     print()
-    side_by_side = report.comparison(series)
-    if side_by_side:
-        print(side_by_side)
+    processes = scaling.table(series)
+    if processes:
+        print(processes)
         print()
     print(report.verdicts(found))
     print()
@@ -233,23 +219,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.advisory:
         return 0
     return 0 if all(c.passed for c in found if not c.diagnostic) else 1
-
-
-def _ab(rounds: int, payload: int, path: Path) -> int:
-    load_before = os.getloadavg()[0]
-    with stack.start(aio=True) as running:
-        pool = ClientPool(max(ab.CLIENTS))
-        try:
-            found = ab.run(Runner(running, pool, payload), rounds, 1.0)
-        finally:
-            pool.close()
-    load_after = os.getloadavg()[0]
-    print(ab.table(found))
-    print(f"bench: load average {load_before:.2f} before, {load_after:.2f} after")
-    info = {**report.machine(), "load_before": load_before, "load_after": load_after}
-    path.write_text(json.dumps({"machine": info, "rounds": rounds, "ratios": found}, indent=2))
-    print(f"bench: wrote {path}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -2,8 +2,7 @@
 
 A figure from another day says little on a shared machine (CPU per call drifts by 2x with the
 load), so both versions are measured here, now, in alternating rounds, and each round keeps the
-ratio new/old; the median ratio over the rounds and its spread are the verdict (as bench/ab.py
-does for the grpc.aio twin).
+ratio new/old; the median ratio over the rounds and its spread are the verdict.
 
 Which parts come from which tree. Each side is that tree's OWN `python -m bench --quick --only
 ... --json F --out D`, an interface every revision's bench has, run with cwd = the tree and

@@ -48,8 +48,7 @@ def checks(series: Sequence[Series]) -> list[Check]:
         for op, limit in (("fetch", FETCH_P50_MS), ("push", PUSH_P50_MS)):
             out += _op_checks(series, flavour, op, limit, diagnostic)
     for op in ("fetch", "push"):
-        out += _cpu_checks(series, op, "", False)
-        out += _cpu_checks(series, op, "aio-", True)
+        out += _cpu_checks(series, op)
     return out
 
 
@@ -58,66 +57,28 @@ def busiest(series: Sequence[Series], scenario: str) -> Series | None:
     return find(series, scenario, SESSIONS) or find(series, scenario, 1)
 
 
-def _cpu_checks(series: Sequence[Series], op: str, server: str, diagnostic: bool) -> list[Check]:
+def _cpu_checks(series: Sequence[Series], op: str) -> list[Check]:
     """Service CPU per session call against the transport's and Redis's own: the session echo
     on the same server (same concurrency) plus a raw redis-py client making the same command."""
-    sdk = busiest(series, f"{server}sdk-{op}-session")
+    sdk = busiest(series, f"sdk-{op}-session")
     raw = find(series, "redis-push" if op == "push" else "redis-get", 1)
     if sdk is None or raw is None:
         return []
-    echo = find(series, f"{server}echo-session-{op}", sdk.clients) or find(
-        series, f"{server}echo-session-{op}", 1
-    )
+    echo = find(series, f"echo-session-{op}", sdk.clients) or find(series, f"echo-session-{op}", 1)
     if echo is None:
         return []
     floor = echo.service_cpu_us + raw.client_cpu_us
     ratio = sdk.service_cpu_us / floor
-    who = "aio twin" if server else "service"
     return [
         Check(
-            f"{op}: {who} CPU per session call / (session echo + raw redis-py client)",
+            f"{op}: service CPU per session call / (session echo + raw redis-py client)",
             ratio,
             CPU_RATIO,
             ratio <= CPU_RATIO,
             f"x ({sdk.service_cpu_us:.0f} µs vs {echo.service_cpu_us:.0f} + "
             f"{raw.client_cpu_us:.0f} µs, {sdk.clients} sessions)",
-            diagnostic,
         )
     ]
-
-
-def comparison(series: Sequence[Series]) -> str:
-    """The sync service against its grpc.aio twin, side by side (same run, same Redis)."""
-    head = (
-        f"{'':<16}{'svc µs@1':>9}{'svc µs@8':>9}{'p50@1':>8}{'p99@1':>8}{'p50@8':>8}"
-        f"{'calls/s@8':>10}{'echo µs@8':>10}"
-    )
-    rows = ["sync grpcio vs grpc.aio (service CPU per call, latency ms, throughput)", head]
-    for op in ("push", "fetch"):
-        for label, prefix in (("sync", ""), ("aio", "aio-")):
-            one = find(series, f"{prefix}sdk-{op}-session", 1)
-            busy = find(series, f"{prefix}sdk-{op}-session", SESSIONS)
-            echo = find(series, f"{prefix}echo-session-{op}", SESSIONS)
-            if one is None and busy is None:
-                continue
-            nan = float("nan")
-            rows.append(
-                f"{op + ' ' + label + ' session':<16}"
-                f"{one.service_cpu_us if one else nan:>9.0f}"
-                f"{busy.service_cpu_us if busy else nan:>9.0f}"
-                f"{one.p50 if one else nan:>8.3f}{one.p99 if one else nan:>8.3f}"
-                f"{busy.p50 if busy else nan:>8.3f}"
-                f"{busy.throughput if busy else nan:>10,.0f}"
-                f"{echo.service_cpu_us if echo else nan:>10.0f}"
-            )
-        for label, prefix in (("sync", ""), ("aio", "aio-")):
-            unary = find(series, f"{prefix}sdk-{op}-unary", 1)
-            if unary is not None:
-                rows.append(
-                    f"{op + ' ' + label + ' unary':<16}{unary.service_cpu_us:>9.0f}{'':>9}"
-                    f"{unary.p50:>8.3f}{unary.p99:>8.3f}"
-                )
-    return "\n".join(rows) if len(rows) > 2 else ""
 
 
 def _op_checks(
@@ -210,20 +171,12 @@ def model(series: Sequence[Series], shard: dict[str, float]) -> str:
     session call at SESSIONS sessions), one Redis shard's ceiling (redis-benchmark, no
     pipelining), and what a host's cores should give against one Redis and a cluster."""
     lines = ["capacity model (this run's CPU per call; see docs/performance.md)"]
-    for op, command, server in (
-        ("push", "push", ""),
-        ("fetch", "get", ""),
-        ("push", "push", "aio-"),
-        ("fetch", "get", "aio-"),
-    ):
-        busy = busiest(series, f"{server}sdk-{op}-session")
+    for op, command in (("push", "push"), ("fetch", "get")):
+        busy = busiest(series, f"sdk-{op}-session")
         if busy is None or not busy.service_cpu_us > 0:
             continue
         per_core = 1e6 / busy.service_cpu_us
-        line = (
-            f"  {op}{' (aio twin)' if server else ''}: {per_core:,.0f} calls/s per service core"
-            f" ({busy.service_cpu_us:.0f} µs)"
-        )
+        line = f"  {op}: {per_core:,.0f} calls/s per service core ({busy.service_cpu_us:.0f} µs)"
         per_shard = shard.get(command, float("nan"))
         if per_shard == per_shard:  # not NaN: redis-benchmark ran
             line += (
@@ -332,7 +285,8 @@ def plot(
 
     fig, ax = plt.subplots(figsize=(8, 5))
     ax.set_prop_cycle(color=colors)
-    names = sorted({s.scenario for s in series if s.clients > 1})
+    # Labelled series (`processes-2:...`, `cluster:...`) are their own sections' figures.
+    names = sorted({s.scenario for s in series if s.clients > 1 and ":" not in s.scenario})
     for name in names:
         points = sorted((s.clients, s.throughput) for s in series if s.scenario == name)
         style = "--" if name.startswith("echo") else "-"

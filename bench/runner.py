@@ -16,8 +16,6 @@ from bench.echo import value_of
 from bench.stats import Series, merge, summarize
 from leoflow_xcom.client import XComClient
 
-AIO_PREFIX = "aio-"
-
 
 class ClientPool:
     """`size` spawned client processes; a run with k clients uses the first k."""
@@ -66,7 +64,6 @@ class Runner:
         self.pool = pool
         self.payload = payload
         self._service = psutil.Process(stack.service.pid)
-        self._aio = psutil.Process(stack.aio.pid) if stack.aio is not None else None
         assert stack.redis.proc is not None
         self._redis = psutil.Process(stack.redis.proc.pid)
         self._prepared: set[str] = set()
@@ -82,12 +79,6 @@ class Runner:
         return push, fetch
 
     def measure(self, scenario: str, clients: int, seconds: float) -> Raw:
-        # `aio-<scenario>`: the same scenario against the grpc.aio twin, its CPU counted.
-        on_aio = scenario.startswith(AIO_PREFIX)
-        if on_aio and self._aio is None:
-            raise RuntimeError(f"{scenario}: the stack was started without the aio server")
-        service = self._aio if on_aio and self._aio is not None else self._service
-        target = self.stack.aio_target if on_aio else self.stack.target
         jobs = []
         for index in range(clients):
             run_id = f"bench-{index}"
@@ -95,7 +86,7 @@ class Runner:
             jobs.append(
                 workload.Job(
                     scenario=scenario,
-                    target=target,
+                    target=self.stack.target,
                     redis_url=self.stack.redis.url,
                     run_id=run_id,
                     push_token=push,
@@ -107,9 +98,9 @@ class Runner:
             )
         start_at, stop_at = self.pool.start(jobs)
         _sleep_until(start_at)
-        service0, redis0 = _cpu(service), _cpu(self._redis)
+        service0, redis0 = _cpu(self._service), _cpu(self._redis)
         _sleep_until(stop_at)
-        service1, redis1 = _cpu(service), _cpu(self._redis)
+        service1, redis1 = _cpu(self._service), _cpu(self._redis)
         results = self.pool.results(len(jobs))
         return Raw(
             scenario,

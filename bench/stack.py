@@ -33,9 +33,6 @@ class Stack:
     target: str
     signing_key: bytes
     workdir: Path
-    # The grpc.aio twin (bench/aio_server.py) on the same Redis, when asked for.
-    aio: subprocess.Popen[bytes] | None = None
-    aio_target: str = ""
     # False when the Redis deployment is shared with other stacks (the cluster section).
     owns_redis: bool = True
 
@@ -43,15 +40,13 @@ class Stack:
         return mint_token(self.signing_key, dag_id, run_id, task_id, map_index, expires_in=3600)
 
     def stop(self) -> None:
-        for proc in (self.service, self.aio):
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.terminate()
+        if self.service.poll() is None:
+            self.service.terminate()
             try:
-                proc.wait(15)
+                self.service.wait(15)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+                self.service.kill()
+                self.service.wait(5)
         if self.owns_redis:
             self.redis.stop()
             # Throwaway data (redis-benchmark alone writes ~100 MB); the logs stay for reading.
@@ -67,7 +62,6 @@ class Stack:
 
 
 BENCH_SERVER = [sys.executable, "-m", "bench.server"]
-AIO_SERVER = [sys.executable, "-m", "bench.aio_server"]
 
 
 def start(
@@ -75,12 +69,10 @@ def start(
     command: list[str] | None = None,
     workers: int = 32,
     log_name: str = "service",
-    aio: bool = False,
     redis: RedisProcess | None = None,
     redis_env: dict[str, str] | None = None,
 ) -> Stack:
     """command: how to run the service (default: the bench server, with the echo service);
-    aio: also start the grpc.aio twin, on its own port.
     redis/redis_env: a Redis deployment someone else started and prepared (its policies
     published), the node whose CPU is sampled and the LEOFLOW_REDIS_* settings reaching it."""
     workdir = Path(tempfile.mkdtemp(prefix="leoflow-bench-"))
@@ -111,20 +103,6 @@ def start(
     target = f"127.0.0.1:{port}"
     stack = Stack(redis, service, target, key, workdir, owns_redis=owns_redis)
     _wait_serving(stack, service, target, workdir / f"{log_name}.log")
-    if aio:
-        aio_port = free_port()
-        aio_env = {
-            **env,
-            "LEOFLOW_XCOM_LISTEN": f"127.0.0.1:{aio_port}",
-            # Its own metrics port: both servers record the same call metrics.
-            "LEOFLOW_XCOM_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
-        }
-        with open(workdir / "aio-service.log", "wb") as aio_log:
-            stack.aio = subprocess.Popen(
-                AIO_SERVER, env=aio_env, cwd=ROOT, stdout=aio_log, stderr=subprocess.STDOUT
-            )
-        stack.aio_target = f"127.0.0.1:{aio_port}"
-        _wait_serving(stack, stack.aio, stack.aio_target, workdir / "aio-service.log")
     return stack
 
 

@@ -86,8 +86,7 @@ def _raw_session(channel: grpc.Channel, method: str) -> Callable[[pb.SessionRequ
 def build(job: Job) -> tuple[Caller, Callable[[], None]]:
     """Returns (call(i), close)."""
     value = echo.value_of(job.payload)
-    # `aio-<scenario>` is <scenario> against the grpc.aio twin: the runner set its target.
-    name = job.scenario.removeprefix("aio-")
+    name = job.scenario
     if name.startswith("redis-"):
         client = connect(RedisSettings(url=job.redis_url))
         run = keys.run_keys(DAG_ID, job.run_id)

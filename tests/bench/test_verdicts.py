@@ -3,7 +3,7 @@ failing the run when missed (a target that cannot fail would be no target)."""
 
 from __future__ import annotations
 
-from bench import report
+from bench import report, scaling
 from bench.stats import Series
 
 
@@ -67,3 +67,19 @@ def test_model_names_cores_and_shards() -> None:
     assert "4,000 calls/s per service core" in text
     # 63 workers x 4,000/s = 252,000/s of service against 8,000/s per shard: 32 shards.
     assert "64 cores, 63 workers" in text and "32 shard(s)" in text
+
+
+def test_targets_are_the_product_service_only() -> None:
+    """One concurrency model: no twin's rows among the checks."""
+    found = _run(push_cpu=200.0, push_tput=2700.0)
+    assert found and not any("aio twin" in c.name for c in found)
+
+
+def test_scaling_table_prints_one_against_two_processes() -> None:
+    series = [
+        _series("processes-1:sdk-push-session", 8, svc=300.0, tput=2000.0),
+        _series("processes-2:sdk-push-session", 8, svc=320.0, tput=3000.0),
+    ]
+    text = scaling.table(series)
+    assert "sdk-push-session" in text and "1.50" in text
+    assert scaling.table(series[:1]) == ""
