@@ -18,8 +18,8 @@ import weakref
 from collections.abc import Callable
 
 from leoflow_xcom.core import authz, codec, ids, limits
-from leoflow_xcom.core.errors import InvalidRequestError, TokenInvalidError
 from leoflow_xcom.core.codec import JsonValue
+from leoflow_xcom.core.errors import InvalidRequestError, TokenInvalidError
 from leoflow_xcom.core.model import Claims, ListFilter, Page, Selector, XComRef
 from leoflow_xcom.core.schema import CompiledSchema
 from leoflow_xcom.core.tokens import TokenVerifier
