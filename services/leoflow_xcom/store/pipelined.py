@@ -19,8 +19,10 @@ What a production client needs beyond that, and how it is done here:
 - **Errors** become StoreUnavailableError or StoreFullError, as store/connection.py does for
   redis-py.
 
-Redis Cluster is not served here: routing per node with the slot map would follow
-store/routing.py.
+- **Redis Cluster**: one client per primary, built with that node's `address` (the settings
+  still give AUTH, TLS and timeouts); store/aio_store.py picks the node by the slot map. A
+  MOVED/ASK reply is SlotMovedError (a StoreUnavailableError), so that the caller re-reads the
+  slot map and tries again.
 """
 
 from __future__ import annotations
@@ -45,13 +47,21 @@ _UNAVAILABLE_PREFIXES = (
     "MASTERDOWN",
     "CLUSTERDOWN",
     "TRYAGAIN",
-    "MOVED",
-    "ASK",
 )
 
 
 class NoScriptError(Exception):
     """The server does not have the script (loaded again by `script`)."""
+
+
+class ConnectionLostError(StoreUnavailableError):
+    """The connection could not be opened, failed, or missed its deadline: on a cluster the
+    slot map may name a dead or stalled primary (which never answers MOVED)."""
+
+
+class SlotMovedError(StoreUnavailableError):
+    """MOVED or ASK from a cluster node: another node serves the key's slot now (a failover or
+    a reshard). Unavailable to whoever does not follow it."""
 
 
 def translated(error: hiredis.ReplyError) -> Exception:
@@ -71,6 +81,8 @@ def translated(error: hiredis.ReplyError) -> Exception:
             "Redis refused the command for this service's ACL user; check the ACL users that "
             "`leoflow-xcom init` writes"
         )
+    if text.startswith(("MOVED ", "ASK ")):
+        return SlotMovedError.because(f"Redis answered {text.split(' ', 1)[0]}")
     if text.startswith(_UNAVAILABLE_PREFIXES):
         return StoreUnavailableError.because(f"Redis answered {text.split(' ', 1)[0]}")
     return error
@@ -100,7 +112,7 @@ class _Connection(asyncio.Protocol):
         self._transport = None
         if self._timer is not None:
             self._timer.cancel()
-        error = StoreUnavailableError.because(self._failure)
+        error = ConnectionLostError.because(self._failure)
         while self._waiting:
             future, _ = self._waiting.popleft()
             if not future.done():
@@ -124,7 +136,7 @@ class _Connection(asyncio.Protocol):
 
     def call(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         if self._transport is None:
-            raise StoreUnavailableError.because(self._failure)
+            raise ConnectionLostError.because(self._failure)
         if not self._pending:
             self._loop.call_soon(self._flush)  # one write for all of this iteration's calls
         self._pending.append(hiredis.pack_command(args))
@@ -157,10 +169,18 @@ class _Connection(asyncio.Protocol):
 
 
 class PipelinedRedis:
-    def __init__(self, settings: RedisSettings, password: str | None = None) -> None:
-        if settings.mode == "cluster":
-            raise ValueError("the pipelined client serves standalone and Sentinel modes")
+    def __init__(
+        self,
+        settings: RedisSettings,
+        password: str | None = None,
+        address: tuple[str, int] | None = None,
+    ) -> None:
+        """`address`: this node, not the one the settings name (no Sentinel asked); a cluster
+        client needs one per primary."""
+        if settings.mode == "cluster" and address is None:
+            raise ValueError("on a cluster the pipelined client serves one node: give `address`")
         self._settings = settings
+        self._node = address
         if password is None:
             secret = settings.password()
             password = secret.get_secret_value() if secret else None
@@ -175,13 +195,47 @@ class PipelinedRedis:
             connection = await self._connected()
         return await connection.call(args)
 
-    async def script(self, source: str, keys: list[str], args: list[Any]) -> Any:
-        sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+    async def together(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Commands written one after the other on one connection, in one write (nothing can
+        come between them, e.g. a write and the WAIT for it); each one's reply, or the error it
+        ended with (returned, not raised)."""
+        connection = self._connection
+        if connection is None or not connection.open:
+            connection = await self._connected()
         try:
-            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
-        except NoScriptError:
+            futures = [connection.call(args) for args in commands]
+        except StoreUnavailableError as exc:  # closed before any of them was written
+            return [exc for _ in commands]
+        return list(await asyncio.gather(*futures, return_exceptions=True))
+
+    async def script(
+        self, source: str, keys: list[str], args: list[Any], read_only: bool = False
+    ) -> Any:
+        """EVALSHA (EVALSHA_RO for a `no-writes` script, as store/node_scripts.py sends it);
+        a NOSCRIPT loads the script and runs it again."""
+        [reply] = await self.script_then(source, keys, args, read_only=read_only)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    async def script_then(
+        self,
+        source: str,
+        keys: list[str],
+        args: list[Any],
+        *after: tuple[Any, ...],
+        read_only: bool = False,
+    ) -> list[Any]:
+        """The script, then the `after` commands right behind it on the same connection
+        (`WAIT n t`): each one's reply or error, as `together`. A NOSCRIPT loads the script
+        and sends all of them again."""
+        sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+        command = ("EVALSHA_RO" if read_only else "EVALSHA", sha, len(keys), *keys, *args)
+        replies = await self.together(command, *after)
+        if isinstance(replies[0], NoScriptError):
             await self.execute("SCRIPT", "LOAD", source)
-            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+            replies = await self.together(command, *after)
+        return replies
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -215,7 +269,7 @@ class PipelinedRedis:
                 settings.connect_timeout,
             )
         except (TimeoutError, OSError):
-            raise StoreUnavailableError.because("cannot connect to Redis") from None
+            raise ConnectionLostError.because("cannot connect to Redis") from None
         try:
             if self._password is not None:
                 user = (settings.username,) if settings.username else ()
@@ -229,6 +283,8 @@ class PipelinedRedis:
         return connection
 
     async def _address(self) -> tuple[str, int]:
+        if self._node is not None:
+            return self._node
         settings = self._settings
         if settings.mode == "sentinel":
             return await asyncio.to_thread(self._primary_from_sentinels)

@@ -138,7 +138,7 @@ def drive(plan: PushPlan, run: Callable[[list[Step]], list[Outcome]]) -> int:
         while True:
             steps = plan.send(run(steps))
     except StopIteration as done:
-        return done.value
+        return int(done.value)
 
 
 def expiry(reply: list[Any], dag_id: str, size: int) -> int:
