@@ -31,12 +31,13 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from leoflow_xcom.core import keys
+from leoflow_xcom.core.errors import StoreUnavailableError
 from leoflow_xcom.core.model import Selector, XComRef
 from leoflow_xcom.core.quotas import Quota
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import StoreClient, is_cluster
-from leoflow_xcom.store.pipelined import ConnectionLostError, PipelinedRedis, SlotMovedError
+from leoflow_xcom.store.pipelined import PipelinedRedis, SlotMovedError, connection_lost
 from leoflow_xcom.store.push_plan import Acks, Outcome, PushPlan, Step, push_plan
 from leoflow_xcom.store.reader import fetch_many_call, fetch_many_result, fetched, value_key
 from leoflow_xcom.store.registrations import RecentRegistrations
@@ -150,17 +151,21 @@ class AsyncXComStore:
         """`attempt` on the connection of the primary owning `key`; after a MOVED/ASK the slot
         map is re-read and it goes again, at most twice (NodeRouter.retrying's rule)."""
         if self._single is not None:
-            return await attempt(self._single)
+            try:
+                return await attempt(self._single)
+            except SlotMovedError as exc:  # a cluster node configured as standalone
+                raise exc.unavailable() from None
         for tries_left in (2, 1, 0):
             node = self._node(key)
             try:
                 return await attempt(node)
-            except SlotMovedError:
+            except SlotMovedError as exc:
                 if not tries_left:
-                    raise
+                    raise exc.unavailable() from None
                 await self._refresh(now=True)
-            except ConnectionLostError:
-                await self._refresh(now=False)
+            except StoreUnavailableError as exc:
+                if connection_lost(exc):
+                    await self._refresh(now=False)
                 raise
         raise AssertionError("unreachable: the last try returns or raises")
 

@@ -21,8 +21,7 @@ What a production client needs beyond that, and how it is done here:
 
 - **Redis Cluster**: one client per primary, built with that node's `address` (the settings
   still give AUTH, TLS and timeouts); store/aio_store.py picks the node by the slot map. A
-  MOVED/ASK reply is SlotMovedError (a StoreUnavailableError), so that the caller re-reads the
-  slot map and tries again.
+  MOVED/ASK reply is SlotMovedError, so that the caller re-reads the slot map and tries again.
 """
 
 from __future__ import annotations
@@ -54,14 +53,33 @@ class NoScriptError(Exception):
     """The server does not have the script (loaded again by `script`)."""
 
 
-class ConnectionLostError(StoreUnavailableError):
-    """The connection could not be opened, failed, or missed its deadline: on a cluster the
-    slot map may name a dead or stalled primary (which never answers MOVED)."""
-
-
-class SlotMovedError(StoreUnavailableError):
+class SlotMovedError(Exception):
     """MOVED or ASK from a cluster node: another node serves the key's slot now (a failover or
-    a reshard). Unavailable to whoever does not follow it."""
+    a reshard). Not an XComError: the cluster's caller follows it (store/aio_store.py), and
+    only then, if it stands, is it the store's error (`unavailable`)."""
+
+    def unavailable(self) -> StoreUnavailableError:
+        return StoreUnavailableError.because(f"Redis answered {str(self).split(' ', 1)[0]}")
+
+
+class ConnectionLostError(Exception):
+    """The cause (`__cause__`) of a StoreUnavailableError raised because the connection could
+    not be opened, failed or missed its deadline: on a cluster the slot map may name a dead or
+    stalled primary, which never answers MOVED. A cause, not a subclass, because XComError
+    subclasses stand for their reason on the wire."""
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether `error` is this client's StoreUnavailableError for a lost connection."""
+    return isinstance(error, StoreUnavailableError) and isinstance(
+        error.__cause__, ConnectionLostError
+    )
+
+
+def _lost(why: str) -> StoreUnavailableError:
+    error = StoreUnavailableError.because(why)
+    error.__cause__ = ConnectionLostError(why)
+    return error
 
 
 def translated(error: hiredis.ReplyError) -> Exception:
@@ -82,7 +100,7 @@ def translated(error: hiredis.ReplyError) -> Exception:
             "`leoflow-xcom init` writes"
         )
     if text.startswith(("MOVED ", "ASK ")):
-        return SlotMovedError.because(f"Redis answered {text.split(' ', 1)[0]}")
+        return SlotMovedError(text)
     if text.startswith(_UNAVAILABLE_PREFIXES):
         return StoreUnavailableError.because(f"Redis answered {text.split(' ', 1)[0]}")
     return error
@@ -112,7 +130,7 @@ class _Connection(asyncio.Protocol):
         self._transport = None
         if self._timer is not None:
             self._timer.cancel()
-        error = ConnectionLostError.because(self._failure)
+        error = _lost(self._failure)
         while self._waiting:
             future, _ = self._waiting.popleft()
             if not future.done():
@@ -136,7 +154,7 @@ class _Connection(asyncio.Protocol):
 
     def call(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         if self._transport is None:
-            raise ConnectionLostError.because(self._failure)
+            raise _lost(self._failure)
         if not self._pending:
             self._loop.call_soon(self._flush)  # one write for all of this iteration's calls
         self._pending.append(hiredis.pack_command(args))
@@ -269,7 +287,8 @@ class PipelinedRedis:
                 settings.connect_timeout,
             )
         except (TimeoutError, OSError):
-            raise ConnectionLostError.because("cannot connect to Redis") from None
+            why = "cannot connect to Redis"
+            raise StoreUnavailableError.because(why) from ConnectionLostError(why)
         try:
             if self._password is not None:
                 user = (settings.username,) if settings.username else ()
