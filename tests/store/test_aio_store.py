@@ -120,24 +120,18 @@ def test_an_async_push_lists_its_run(redis_target: RedisTarget, client: StoreCli
         await store.push("d1", "r1", XComRef("t", "k2"), b"1", TTL)  # within the window
 
     _run(redis_target.settings(), client, body)
-    # In the order the sync writer lists them (on a cluster the third push is within the
-    # registration window and does not move r1; outside one every push does).
-    writer = XComWriter(client)
-    writer.push("s1", "r1", XComRef("t", "k"), b"1", TTL)
-    writer.push("s1", "r2", XComRef("t", "k"), b"1", TTL)
-    writer.push("s1", "r1", XComRef("t", "k2"), b"1", TTL)
-    listed = RunRegistry(client).page("d1", 0, 10)
-    assert [run for _, run in listed] == [run for _, run in RunRegistry(client).page("s1", 0, 10)]
-    assert set(listed) == {("d1", "r1"), ("d1", "r2")}
-    # Cleared by the sync writer, pushed again by the async store: listed again.
+    runs = RunRegistry(client)
+    assert set(runs.page("d1", 0, 10)) == {("d1", "r1"), ("d1", "r2")}
+    # Cleared by the sync writer, pushed again by the async store: listed again, as the newest
+    # (runs are ordered by their registered expiry, in ms: equal ones by name).
     XComWriter(client).clear("d1", "r1")
-    assert RunRegistry(client).page("d1", 0, 10) == [("d1", "r2")]
+    assert runs.page("d1", 0, 10) == [("d1", "r2")]
     _run(
         redis_target.settings(),
         client,
         lambda store: store.push("d1", "r1", XComRef("t", "k"), b"1", TTL),
     )
-    assert RunRegistry(client).page("d1", 0, 10) == [("d1", "r2"), ("d1", "r1")]
+    assert runs.page("d1", 0, 10) == [("d1", "r2"), ("d1", "r1")]
 
 
 def test_fetch_many_answers_as_the_sync_reader(
@@ -325,6 +319,36 @@ def test_acked_pushes_are_confirmed_or_refused_as_unconfirmed(
     finally:
         replica.resume()
     _acked_push(primary, 1, "stalled")  # the SDK's retry
+
+
+def _wait_calls(server: RedisProcess) -> int:
+    with server.client() as node:
+        return int(node.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
+
+
+def test_acked_pushes_of_one_loop_iteration_share_one_wait(
+    pair: tuple[RedisProcess, RedisProcess],
+) -> None:
+    """A WAIT blocks its connection: one per push would cost a replica round trip each, in a
+    row. The pushes issued together are written together and confirmed by one WAIT."""
+    primary, replica = pair
+    settings = RedisSettings(url=primary.url, min_replica_acks=1)
+    client = connect(settings)
+
+    async def body(store: AsyncXComStore) -> int:
+        await store.push("d", "shared", XComRef("t", "warm"), b"0", 60)  # connected
+        before = _wait_calls(primary)
+        await asyncio.gather(
+            *(store.push("d", "shared", XComRef("t", f"k{i}"), b"1", 60) for i in range(20))
+        )
+        return _wait_calls(primary) - before
+
+    try:
+        assert _run(settings, client, body, min_replica_acks=1) == 1
+    finally:
+        client.close()
+    with replica.client() as copy:  # each of them confirmed by that one WAIT
+        assert copy.zcard(keys.run_keys("d", "shared").index) == 21
 
 
 def test_acked_pushes_on_a_cluster_are_confirmed_and_listed(redis_cluster: LocalCluster) -> None:

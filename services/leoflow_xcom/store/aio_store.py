@@ -15,10 +15,11 @@ however many calls fail at once) and stands, so the caller's retry reaches the r
 cluster promotes. Every call of a push is retried alone: each is idempotent.
 
 With `min_replica_acks` > 0 each script call is followed by `WAIT n t` in the same write on
-the same connection, so the WAIT covers that write (and whatever this loop wrote before it on
-that connection). WAIT holds that connection's later replies until it returns, so under acks
-every command queued behind it waits too: the price of the guarantee, as the sync client pays
-it per pooled connection.
+the same connection, so the WAIT covers that write; the pushes of one loop iteration share one
+WAIT at the end of their write (PipelinedRedis.script_acked): Redis runs nothing else of a
+connection while a WAIT blocks it, so a WAIT per push would cost a replica round trip each, in
+a row. What is queued behind a WAIT on that connection (a fetch too) waits for it: the price
+of the guarantee, as the sync client pays it per pooled connection.
 
 All methods must be called on one event loop, the one the store was first used on.
 """
@@ -138,8 +139,8 @@ class AsyncXComStore:
     async def _script(self, node: PipelinedRedis, step: Step) -> Outcome:
         if not self._acks.replicas:
             return Outcome(reply=await node.script(step.script, step.keys, step.args))
-        reply, acked = await node.script_then(
-            step.script, step.keys, step.args, ("WAIT", self._acks.replicas, self._acks.wait_ms)
+        reply, acked = await node.script_acked(
+            step.script, step.keys, step.args, self._acks.replicas, self._acks.wait_ms
         )
         if isinstance(reply, BaseException):
             raise reply  # a MOVED is followed by _on_node; the WAIT behind it says nothing

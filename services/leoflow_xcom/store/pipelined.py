@@ -118,6 +118,8 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._failure = "cannot connect to Redis"
+        # The WAIT that ends this iteration's write (`wait_after`): its future, replicas, ms.
+        self._wait: tuple[asyncio.Future[Any], int, int] | None = None
 
     @property
     def open(self) -> bool:
@@ -164,12 +166,38 @@ class _Connection(asyncio.Protocol):
             self._timer = self._loop.call_later(self._timeout, self._check_deadline)
         return future
 
+    def wait_after(self, replicas: int, timeout_ms: int) -> asyncio.Future[Any]:
+        """`WAIT replicas timeout_ms` at the end of this iteration's write, after every command
+        written with it; shared by every caller of this iteration (its future is theirs to
+        shield). One WAIT per write, not per command: Redis runs nothing else of this
+        connection while a WAIT blocks it, so WAITs in a row would cost a replica round trip
+        each."""
+        if self._transport is None:
+            raise _lost(self._failure)
+        if self._wait is None:
+            if not self._pending:
+                self._loop.call_soon(self._flush)
+            self._wait = (self._loop.create_future(), replicas, timeout_ms)
+        else:  # one store asks the same of every push; the strictest if ever not
+            future, wanted, ms = self._wait
+            self._wait = (future, max(wanted, replicas), max(ms, timeout_ms))
+        return self._wait[0]
+
     def close(self, why: str) -> None:
         if self._transport is not None:
             self._failure = why
             self._transport.abort()  # connection_lost fails what is still waiting
 
     def _flush(self) -> None:
+        if self._wait is not None:
+            future, replicas, timeout_ms = self._wait
+            self._wait = None
+            if self._transport is None:  # lost before the write: never sent, never answered
+                future.set_exception(_lost(self._failure))
+            else:
+                wait: tuple[Any, ...] = ("WAIT", replicas, timeout_ms)
+                self._pending.append(hiredis.pack_command(wait))
+                self._waiting.append((future, time.monotonic()))
         if self._transport is not None and self._pending:
             self._transport.write(b"".join(self._pending))
         self._pending.clear()
@@ -213,47 +241,41 @@ class PipelinedRedis:
             connection = await self._connected()
         return await connection.call(args)
 
-    async def together(self, *commands: tuple[Any, ...]) -> list[Any]:
-        """Commands written one after the other on one connection, in one write (nothing can
-        come between them, e.g. a write and the WAIT for it); each one's reply, or the error it
-        ended with (returned, not raised)."""
-        connection = self._connection
-        if connection is None or not connection.open:
-            connection = await self._connected()
-        try:
-            futures = [connection.call(args) for args in commands]
-        except StoreUnavailableError as exc:  # closed before any of them was written
-            return [exc for _ in commands]
-        return list(await asyncio.gather(*futures, return_exceptions=True))
-
     async def script(
         self, source: str, keys: list[str], args: list[Any], read_only: bool = False
     ) -> Any:
         """EVALSHA (EVALSHA_RO for a `no-writes` script, as store/node_scripts.py sends it);
         a NOSCRIPT loads the script and runs it again."""
-        [reply] = await self.script_then(source, keys, args, read_only=read_only)
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
-
-    async def script_then(
-        self,
-        source: str,
-        keys: list[str],
-        args: list[Any],
-        *after: tuple[Any, ...],
-        read_only: bool = False,
-    ) -> list[Any]:
-        """The script, then the `after` commands right behind it on the same connection
-        (`WAIT n t`): each one's reply or error, as `together`. A NOSCRIPT loads the script
-        and sends all of them again."""
-        sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
-        command = ("EVALSHA_RO" if read_only else "EVALSHA", sha, len(keys), *keys, *args)
-        replies = await self.together(command, *after)
-        if isinstance(replies[0], NoScriptError):
+        command = _evalsha(source, keys, args, read_only)
+        try:
+            return await self.execute(*command)
+        except NoScriptError:
             await self.execute("SCRIPT", "LOAD", source)
-            replies = await self.together(command, *after)
-        return replies
+            return await self.execute(*command)
+
+    async def script_acked(
+        self, source: str, keys: list[str], args: list[Any], replicas: int, timeout_ms: int
+    ) -> tuple[Any, Any]:
+        """The script, then `WAIT replicas timeout_ms` behind it in the same write on the same
+        connection (one WAIT for every acked call of this loop iteration): the script's reply
+        and WAIT's, each a value or the error it ended with (returned, not raised). A NOSCRIPT
+        loads the script and sends both again."""
+        command = _evalsha(source, keys, args, read_only=False)
+        for tries_left in (1, 0):
+            connection = self._connection
+            if connection is None or not connection.open:
+                connection = await self._connected()
+            try:
+                reply = connection.call(command)
+                acked = connection.wait_after(replicas, timeout_ms)
+            except StoreUnavailableError as exc:  # closed since: neither was written
+                return exc, exc
+            # The shared WAIT shielded: one caller cancelled must not cancel it for the rest.
+            answers = await asyncio.gather(reply, asyncio.shield(acked), return_exceptions=True)
+            if not isinstance(answers[0], NoScriptError) or not tries_left:
+                return answers[0], answers[1]
+            await self.execute("SCRIPT", "LOAD", source)
+        raise AssertionError("unreachable: the last try returns")
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -338,3 +360,8 @@ class PipelinedRedis:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self._settings.url).query)
         ca = query.get("ssl_ca_certs", [None])[0]
         return ssl.create_default_context(cafile=ca)
+
+
+def _evalsha(source: str, keys: list[str], args: list[Any], read_only: bool) -> tuple[Any, ...]:
+    sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+    return ("EVALSHA_RO" if read_only else "EVALSHA", sha, len(keys), *keys, *args)
