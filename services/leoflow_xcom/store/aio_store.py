@@ -31,7 +31,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from leoflow_xcom.core import keys
 from leoflow_xcom.core.errors import StoreUnavailableError
 from leoflow_xcom.core.model import Selector, XComRef
 from leoflow_xcom.core.quotas import Quota
@@ -39,11 +38,10 @@ from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import StoreClient, is_cluster
 from leoflow_xcom.store.pipelined import PipelinedRedis, SlotMovedError, connection_lost
-from leoflow_xcom.store.push_plan import Acks, Outcome, PushPlan, Step, push_plan
+from leoflow_xcom.store.push_plan import Acks, Outcome, PushPlan, PushRules, Step
 from leoflow_xcom.store.reader import fetch_many_call, fetch_many_result, fetched, value_key
 from leoflow_xcom.store.registrations import RecentRegistrations
 from leoflow_xcom.store.routing import NodeRouter
-from leoflow_xcom.store.writer import push_call
 
 T = TypeVar("T")
 
@@ -66,7 +64,7 @@ class AsyncXComStore:
         self._cluster = is_cluster(client)
         self._router = NodeRouter(client)
         self._acks = Acks(min_replica_acks, wait_timeout_ms)
-        self._recent = recent or RecentRegistrations()
+        self._rules = PushRules(self._cluster, self._acks, recent or RecentRegistrations())
         # Outside a cluster the one connection; on a cluster one per primary, by address.
         self._single = None if self._cluster else PipelinedRedis(settings)
         self._nodes: dict[tuple[str, int], PipelinedRedis] = {}
@@ -85,13 +83,7 @@ class AsyncXComStore:
     ) -> int:
         """As XComWriter.push: the expiry (Unix ms); XComQuotaExceededError over a quota,
         nothing stored; StoreUnavailableError.unconfirmed when too few replicas confirmed."""
-        member = keys.member(ref.task_id, ref.map_index, ref.key)
-        script_keys, args = push_call(
-            dag_id, run_id, member, value, ttl_seconds * 1000, run_info, quota
-        )
-        plan = push_plan(
-            dag_id, script_keys, args, len(value), self._cluster, self._acks, self._recent
-        )
+        plan = self._rules.plan(dag_id, run_id, ref, value, ttl_seconds, run_info, quota)
         return await self._drive(plan)
 
     async def fetch(self, dag_id: str, run_id: str, ref: XComRef) -> bytes:
@@ -144,8 +136,11 @@ class AsyncXComStore:
         )
         if isinstance(reply, BaseException):
             raise reply  # a MOVED is followed by _on_node; the WAIT behind it says nothing
-        # WAIT refused (a primary demoted meanwhile) or lost with the connection: nothing is
-        # confirmed, as store/overlap.py reads it.
+        if isinstance(acked, BaseException) and connection_lost(acked):
+            # WAIT's reply lost with the connection: the call failed, as store/overlap.py
+            # reads it (and on a cluster the slot map is re-read soon).
+            raise acked
+        # WAIT refused (a primary demoted meanwhile): nothing is confirmed.
         return Outcome(reply=reply, acked=0 if isinstance(acked, BaseException) else int(acked))
 
     async def _on_node(self, key: str, attempt: Callable[[PipelinedRedis], Awaitable[T]]) -> T:

@@ -20,8 +20,10 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
+from leoflow_xcom.core import keys
 from leoflow_xcom.core.errors import StoreUnavailableError, XComQuotaExceededError
-from leoflow_xcom.core.quotas import SCOPES
+from leoflow_xcom.core.model import XComRef
+from leoflow_xcom.core.quotas import SCOPES, Quota
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.registrations import GRACE_MS, RecentRegistrations
 
@@ -67,21 +69,60 @@ class Acks:
         return outcome.reply
 
 
-def push_plan(
-    dag_id: str,
-    script_keys: list[str],
-    args: list[Any],
-    size: int,
-    cluster: bool,
-    acks: Acks,
-    recent: RecentRegistrations,
+@dataclass(frozen=True)
+class PushRules:
+    """How this process pushes: to a Redis Cluster or not, the replica acks it requires, and
+    the runs it registered a moment ago (store/registrations.py)."""
+
+    cluster: bool
+    acks: Acks
+    recent: RecentRegistrations
+
+    def plan(
+        self,
+        dag_id: str,
+        run_id: str,
+        ref: XComRef,
+        value: bytes,
+        ttl_seconds: int,
+        run_info: bytes,
+        quota: Quota | None,
+    ) -> PushPlan:
+        """The plan of one push (XComWriter.push's arguments)."""
+        member = keys.member(ref.task_id, ref.map_index, ref.key)
+        script_keys, args = push_call(
+            dag_id, run_id, member, value, ttl_seconds * 1000, run_info, quota
+        )
+        return _plan(dag_id, script_keys, args, len(value), self)
+
+
+def _plan(
+    dag_id: str, script_keys: list[str], args: list[Any], size: int, rules: PushRules
 ) -> PushPlan:
-    """The plan of one push whose KEYS and ARGV store/writer.py `push_call` built; `size` is
-    the value's length (a bytes quota's refusal reports it)."""
-    if not cluster:
+    acks = rules.acks
+    if not rules.cluster:
         [pushed] = yield [Step(scripts.PUSH, script_keys, args)]
         return expiry(acks.confirmed(pushed), dag_id, size)
-    return (yield from _cluster_plan(dag_id, script_keys, args, size, acks, recent))
+    return (yield from _cluster_plan(dag_id, script_keys, args, size, acks, rules.recent))
+
+
+def push_call(
+    dag_id: str,
+    run_id: str,
+    member: str,
+    value: bytes,
+    ttl_ms: int,
+    run_info: bytes = b"",
+    quota: Quota | None = None,
+) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of one call of the push script (the bench's raw-Redis floor uses it too).
+    Its reply: {expiry ms}, or {-1, which limit, usage, limit} over a quota."""
+    run = keys.run_keys(dag_id, run_id)
+    args = [value, ttl_ms, member, run_info, keys.run_member(dag_id, run_id)]
+    return (
+        [run.value(member), *keys.run_bookkeeping(dag_id, run_id)],
+        [*args, *(quota or Quota()).as_args()],
+    )
 
 
 def _cluster_plan(

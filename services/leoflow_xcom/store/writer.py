@@ -20,8 +20,6 @@ class runs their calls on redis-py.
 
 from __future__ import annotations
 
-from typing import Any
-
 from leoflow_xcom.core import keys
 from leoflow_xcom.core.model import XComRef
 from leoflow_xcom.core.quotas import Quota
@@ -29,30 +27,12 @@ from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import StoreClient, is_cluster, translated
 from leoflow_xcom.store.node_scripts import NodeScript
 from leoflow_xcom.store.overlap import Call, run_together
-from leoflow_xcom.store.push_plan import Acks, Outcome, Step, drive, push_plan
+from leoflow_xcom.store.push_plan import Acks, Outcome, PushRules, Step, drive
+from leoflow_xcom.store.push_plan import push_call as push_call  # where the bench finds it
 from leoflow_xcom.store.registrations import RecentRegistrations
 
 # XComs one clear script call deletes: Redis stays responsive between batches of a big run.
 CLEAR_BATCH = 512
-
-
-def push_call(
-    dag_id: str,
-    run_id: str,
-    member: str,
-    value: bytes,
-    ttl_ms: int,
-    run_info: bytes = b"",
-    quota: Quota | None = None,
-) -> tuple[list[str], list[Any]]:
-    """KEYS and ARGV of one call of the push script (the bench's raw-Redis floor uses it too).
-    Its reply: {expiry ms}, or {-1, which limit, usage, limit} over a quota."""
-    run = keys.run_keys(dag_id, run_id)
-    args = [value, ttl_ms, member, run_info, keys.run_member(dag_id, run_id)]
-    return (
-        [run.value(member), *keys.run_bookkeeping(dag_id, run_id)],
-        [*args, *(quota or Quota()).as_args()],
-    )
 
 
 class XComWriter:
@@ -67,6 +47,7 @@ class XComWriter:
         self._recent = recent or RecentRegistrations()
         self._cluster = is_cluster(client)
         self._acks = Acks(min_replica_acks, wait_timeout_ms)
+        self._rules = PushRules(self._cluster, self._acks, self._recent)
         self._push = NodeScript(client, scripts.PUSH)
         self._scripts = {
             scripts.PUSH: self._push,
@@ -88,13 +69,7 @@ class XComWriter:
         atomically. Returns expiry (Unix ms). Over a quota: XComQuotaExceededError, nothing
         stored. What is decided is store/push_plan.py's (shared with AsyncXComStore); here
         its calls run on redis-py."""
-        member = keys.member(ref.task_id, ref.map_index, ref.key)
-        script_keys, args = push_call(
-            dag_id, run_id, member, value, ttl_seconds * 1000, run_info, quota
-        )
-        plan = push_plan(
-            dag_id, script_keys, args, len(value), self._cluster, self._acks, self._recent
-        )
+        plan = self._rules.plan(dag_id, run_id, ref, value, ttl_seconds, run_info, quota)
         with translated():
             return drive(plan, self._run_steps)
 
