@@ -35,7 +35,7 @@ from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.cluster import LocalCluster
 from leoflow_xcom.testing.redis_server import RedisProcess
-from tests.cluster.slots import move_slot, owner_port
+from tests.cluster.slots import fail_over, move_slot, owner_port
 from tests.redis_modes import RedisTarget, cluster_settings
 
 TTL = 3600
@@ -392,4 +392,61 @@ def test_a_moved_slot_is_followed(redis_cluster: LocalCluster, moving: str) -> N
         assert ("d", run) in RunRegistry(client).page("d", 0, 1000)
     finally:
         move_slot(redis_cluster, slot, home)
+        client.close()
+
+
+def test_a_failover_under_acks_is_followed(redis_cluster: LocalCluster) -> None:
+    """A manual failover of the run's shard after the store read the slot map, with acks: the
+    old primary, now a replica, answers the push script with MOVED and the WAIT behind it with
+    an error; the push goes to the new primary (which never loaded the script) and is
+    confirmed there by its replica, the old primary."""
+    settings = cluster_settings(redis_cluster, min_replica_acks=1, socket_timeout=6)
+    client = connect(settings)
+    run = f"failover-{time.monotonic_ns()}"
+    old = owner_port(redis_cluster, int(client.keyslot(keys.run_keys("d", run).index)))  # type: ignore[union-attr]
+
+    async def body(store: AsyncXComStore) -> tuple[bytes, int]:
+        await store.push("d", run, XComRef("t", "warm"), b"0", 60)
+        new = await asyncio.to_thread(fail_over, redis_cluster, old)
+        await store.push("d", run, XComRef("t", "k"), b'"after"', 60)
+        return await store.fetch("d", run, XComRef("t", "k")), new
+
+    new = 0
+    try:
+        value, new = _run(settings, client, body, min_replica_acks=1, wait_timeout_ms=5000)
+        assert value == b'"after"'
+        assert ("d", run) in RunRegistry(client).page("d", 0, 1000)
+    finally:
+        if new:
+            fail_over(redis_cluster, new)
+        client.close()
+
+
+def test_a_stalled_node_fails_by_the_deadline_and_the_next_call_goes_through(
+    redis_cluster: LocalCluster,
+) -> None:
+    """The run's primary stops answering writes (CLIENT PAUSE WRITE) past the socket timeout:
+    the push fails STORE_UNAVAILABLE by its deadline, and once the node answers again the
+    next push (the caller's retry) reconnects and lands."""
+    settings = cluster_settings(redis_cluster, socket_timeout=0.5)
+    client = connect(settings)
+    run = f"stalled-{time.monotonic_ns()}"
+    port = owner_port(redis_cluster, int(client.keyslot(keys.run_keys("d", run).index)))  # type: ignore[union-attr]
+    [node] = [p for p in redis_cluster.primaries() if p.port == port]
+
+    async def body(store: AsyncXComStore) -> bytes:
+        await store.push("d", run, XComRef("t", "warm"), b"0", 60)
+        with node.client() as paused:
+            paused.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError, match="did not answer in time"):
+                await store.push("d", run, XComRef("t", "k"), b"1", 60)
+            assert time.monotonic() - started < 1.4
+            paused.execute_command("CLIENT", "UNPAUSE")
+        await store.push("d", run, XComRef("t", "k"), b"2", 60)
+        return await store.fetch("d", run, XComRef("t", "k"))
+
+    try:
+        assert _run(settings, client, body) == b"2"
+    finally:
         client.close()
