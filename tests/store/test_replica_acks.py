@@ -5,8 +5,6 @@ processes; the replica is stalled with SIGSTOP."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,27 +16,8 @@ from leoflow_xcom.store.reader import XComReader
 from leoflow_xcom.store.runs import RunRegistry
 from leoflow_xcom.store.writer import XComWriter
 from leoflow_xcom.testing.cluster import LocalCluster
-from leoflow_xcom.testing.redis_binary import find_binary
 from leoflow_xcom.testing.redis_server import RedisProcess
 from tests.redis_modes import cluster_settings
-
-
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisProcess, RedisProcess]]:
-    binary = find_binary("redis") or find_binary("valkey")
-    assert binary is not None
-    base: Path = tmp_path_factory.mktemp("acks")
-    primary = RedisProcess(binary, base / "primary").start()
-    replica = RedisProcess(
-        binary, base / "replica", "--replicaof", "127.0.0.1", str(primary.port)
-    ).start()
-    deadline = time.monotonic() + 30
-    while replica.client().info("replication").get("master_link_status") != "up":
-        assert time.monotonic() < deadline, "the replica never synced"
-        time.sleep(0.05)
-    yield primary, replica
-    replica.stop()
-    primary.stop()
 
 
 def _writer(primary: RedisProcess, acks: int) -> XComWriter:

@@ -23,6 +23,7 @@ import redis
 import redis.exceptions
 
 from leoflow_xcom.store.node_scripts import NodeScript
+from leoflow_xcom.store.push_plan import Outcome
 
 # What a node failed with that only the caller can judge (a connection error, OOM, ...).
 _TRANSPORT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -33,16 +34,6 @@ class Call:
     script: NodeScript
     keys: list[str]
     args: list[Any]
-
-
-@dataclass
-class Outcome:
-    """A call's reply or the error it ended with, and how many replicas WAIT confirmed (None
-    without acks, or when the call failed)."""
-
-    reply: Any = None
-    error: Exception | None = None
-    acked: int | None = None
 
 
 def run_together(calls: Sequence[Call], acks: int = 0, wait_ms: int = 0) -> list[Outcome]:

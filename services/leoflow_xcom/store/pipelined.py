@@ -19,8 +19,9 @@ What a production client needs beyond that, and how it is done here:
 - **Errors** become StoreUnavailableError or StoreFullError, as store/connection.py does for
   redis-py.
 
-Redis Cluster is not served here: routing per node with the slot map would follow
-store/routing.py.
+- **Redis Cluster**: one client per primary, built with that node's `address` (the settings
+  still give AUTH, TLS and timeouts); store/aio_store.py picks the node by the slot map. A
+  MOVED/ASK reply is SlotMovedError, so that the caller re-reads the slot map and tries again.
 """
 
 from __future__ import annotations
@@ -45,13 +46,40 @@ _UNAVAILABLE_PREFIXES = (
     "MASTERDOWN",
     "CLUSTERDOWN",
     "TRYAGAIN",
-    "MOVED",
-    "ASK",
 )
 
 
 class NoScriptError(Exception):
     """The server does not have the script (loaded again by `script`)."""
+
+
+class SlotMovedError(Exception):
+    """MOVED or ASK from a cluster node: another node serves the key's slot now (a failover or
+    a reshard). Not an XComError: the cluster's caller follows it (store/aio_store.py), and
+    only then, if it stands, is it the store's error (`unavailable`)."""
+
+    def unavailable(self) -> StoreUnavailableError:
+        return StoreUnavailableError.because(f"Redis answered {str(self).split(' ', 1)[0]}")
+
+
+class ConnectionLostError(Exception):
+    """The cause (`__cause__`) of a StoreUnavailableError raised because the connection could
+    not be opened, failed or missed its deadline: on a cluster the slot map may name a dead or
+    stalled primary, which never answers MOVED. A cause, not a subclass, because XComError
+    subclasses stand for their reason on the wire."""
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether `error` is this client's StoreUnavailableError for a lost connection."""
+    return isinstance(error, StoreUnavailableError) and isinstance(
+        error.__cause__, ConnectionLostError
+    )
+
+
+def _lost(why: str) -> StoreUnavailableError:
+    error = StoreUnavailableError.because(why)
+    error.__cause__ = ConnectionLostError(why)
+    return error
 
 
 def translated(error: hiredis.ReplyError) -> Exception:
@@ -71,6 +99,8 @@ def translated(error: hiredis.ReplyError) -> Exception:
             "Redis refused the command for this service's ACL user; check the ACL users that "
             "`leoflow-xcom init` writes"
         )
+    if text.startswith(("MOVED ", "ASK ")):
+        return SlotMovedError(text)
     if text.startswith(_UNAVAILABLE_PREFIXES):
         return StoreUnavailableError.because(f"Redis answered {text.split(' ', 1)[0]}")
     return error
@@ -88,6 +118,8 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._failure = "cannot connect to Redis"
+        # The WAIT that ends this iteration's write (`wait_after`): its future, replicas, ms.
+        self._wait: tuple[asyncio.Future[Any], int, int] | None = None
 
     @property
     def open(self) -> bool:
@@ -100,7 +132,7 @@ class _Connection(asyncio.Protocol):
         self._transport = None
         if self._timer is not None:
             self._timer.cancel()
-        error = StoreUnavailableError.because(self._failure)
+        error = _lost(self._failure)
         while self._waiting:
             future, _ = self._waiting.popleft()
             if not future.done():
@@ -124,7 +156,7 @@ class _Connection(asyncio.Protocol):
 
     def call(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         if self._transport is None:
-            raise StoreUnavailableError.because(self._failure)
+            raise _lost(self._failure)
         if not self._pending:
             self._loop.call_soon(self._flush)  # one write for all of this iteration's calls
         self._pending.append(hiredis.pack_command(args))
@@ -134,12 +166,38 @@ class _Connection(asyncio.Protocol):
             self._timer = self._loop.call_later(self._timeout, self._check_deadline)
         return future
 
+    def wait_after(self, replicas: int, timeout_ms: int) -> asyncio.Future[Any]:
+        """`WAIT replicas timeout_ms` at the end of this iteration's write, after every command
+        written with it; shared by every caller of this iteration (its future is theirs to
+        shield). One WAIT per write, not per command: Redis runs nothing else of this
+        connection while a WAIT blocks it, so WAITs in a row would cost a replica round trip
+        each."""
+        if self._transport is None:
+            raise _lost(self._failure)
+        if self._wait is None:
+            if not self._pending:
+                self._loop.call_soon(self._flush)
+            self._wait = (self._loop.create_future(), replicas, timeout_ms)
+        else:  # one store asks the same of every push; the strictest if ever not
+            future, wanted, ms = self._wait
+            self._wait = (future, max(wanted, replicas), max(ms, timeout_ms))
+        return self._wait[0]
+
     def close(self, why: str) -> None:
         if self._transport is not None:
             self._failure = why
             self._transport.abort()  # connection_lost fails what is still waiting
 
     def _flush(self) -> None:
+        if self._wait is not None:
+            future, replicas, timeout_ms = self._wait
+            self._wait = None
+            if self._transport is None:  # lost before the write: never sent, never answered
+                future.set_exception(_lost(self._failure))
+            else:
+                wait: tuple[Any, ...] = ("WAIT", replicas, timeout_ms)
+                self._pending.append(hiredis.pack_command(wait))
+                self._waiting.append((future, time.monotonic()))
         if self._transport is not None and self._pending:
             self._transport.write(b"".join(self._pending))
         self._pending.clear()
@@ -157,10 +215,18 @@ class _Connection(asyncio.Protocol):
 
 
 class PipelinedRedis:
-    def __init__(self, settings: RedisSettings, password: str | None = None) -> None:
-        if settings.mode == "cluster":
-            raise ValueError("the pipelined client serves standalone and Sentinel modes")
+    def __init__(
+        self,
+        settings: RedisSettings,
+        password: str | None = None,
+        address: tuple[str, int] | None = None,
+    ) -> None:
+        """`address`: this node, not the one the settings name (no Sentinel asked); a cluster
+        client needs one per primary."""
+        if settings.mode == "cluster" and address is None:
+            raise ValueError("on a cluster the pipelined client serves one node: give `address`")
         self._settings = settings
+        self._node = address
         if password is None:
             secret = settings.password()
             password = secret.get_secret_value() if secret else None
@@ -175,13 +241,41 @@ class PipelinedRedis:
             connection = await self._connected()
         return await connection.call(args)
 
-    async def script(self, source: str, keys: list[str], args: list[Any]) -> Any:
-        sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+    async def script(
+        self, source: str, keys: list[str], args: list[Any], read_only: bool = False
+    ) -> Any:
+        """EVALSHA (EVALSHA_RO for a `no-writes` script, as store/node_scripts.py sends it);
+        a NOSCRIPT loads the script and runs it again."""
+        command = _evalsha(source, keys, args, read_only)
         try:
-            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+            return await self.execute(*command)
         except NoScriptError:
             await self.execute("SCRIPT", "LOAD", source)
-            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+            return await self.execute(*command)
+
+    async def script_acked(
+        self, source: str, keys: list[str], args: list[Any], replicas: int, timeout_ms: int
+    ) -> tuple[Any, Any]:
+        """The script, then `WAIT replicas timeout_ms` behind it in the same write on the same
+        connection (one WAIT for every acked call of this loop iteration): the script's reply
+        and WAIT's, each a value or the error it ended with (returned, not raised). A NOSCRIPT
+        loads the script and sends both again."""
+        command = _evalsha(source, keys, args, read_only=False)
+        for tries_left in (1, 0):
+            connection = self._connection
+            if connection is None or not connection.open:
+                connection = await self._connected()
+            try:
+                reply = connection.call(command)
+                acked = connection.wait_after(replicas, timeout_ms)
+            except StoreUnavailableError as exc:  # closed since: neither was written
+                return exc, exc
+            # The shared WAIT shielded: one caller cancelled must not cancel it for the rest.
+            answers = await asyncio.gather(reply, asyncio.shield(acked), return_exceptions=True)
+            if not isinstance(answers[0], NoScriptError) or not tries_left:
+                return answers[0], answers[1]
+            await self.execute("SCRIPT", "LOAD", source)
+        raise AssertionError("unreachable: the last try returns")
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -215,7 +309,8 @@ class PipelinedRedis:
                 settings.connect_timeout,
             )
         except (TimeoutError, OSError):
-            raise StoreUnavailableError.because("cannot connect to Redis") from None
+            why = "cannot connect to Redis"
+            raise StoreUnavailableError.because(why) from ConnectionLostError(why)
         try:
             if self._password is not None:
                 user = (settings.username,) if settings.username else ()
@@ -229,6 +324,8 @@ class PipelinedRedis:
         return connection
 
     async def _address(self) -> tuple[str, int]:
+        if self._node is not None:
+            return self._node
         settings = self._settings
         if settings.mode == "sentinel":
             return await asyncio.to_thread(self._primary_from_sentinels)
@@ -263,3 +360,8 @@ class PipelinedRedis:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self._settings.url).query)
         ca = query.get("ssl_ca_certs", [None])[0]
         return ssl.create_default_context(cafile=ca)
+
+
+def _evalsha(source: str, keys: list[str], args: list[Any], read_only: bool) -> tuple[Any, ...]:
+    sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+    return ("EVALSHA_RO" if read_only else "EVALSHA", sha, len(keys), *keys, *args)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import cast
+from typing import Any, cast
 
 from leoflow_xcom.core import keys, limits
 from leoflow_xcom.core.errors import InvalidRequestError, XComNotFoundError
@@ -29,17 +29,14 @@ class XComReader:
         self._fetch_many = ReadOnlyScript(client, scripts.FETCH_MANY)
 
     def fetch(self, dag_id: str, run_id: str, ref: XComRef) -> bytes:
-        run = keys.run_keys(dag_id, run_id)
         with translated():
-            value = self._router.get(run.value(keys.member(ref.task_id, ref.map_index, ref.key)))
-        if value is None:
-            raise XComNotFoundError.for_ref(dag_id, run_id, ref.task_id, ref.map_index, ref.key)
-        return value
+            value = self._router.get(value_key(dag_id, run_id, ref))
+        return fetched(value, dag_id, run_id, ref)
 
     def fetch_head(self, dag_id: str, run_id: str, ref: XComRef, limit: int) -> tuple[bytes, int]:
         """At most the first `limit` bytes of a value and its full size, in one transaction:
         a page showing a large value never loads more of it than it displays."""
-        name = keys.run_keys(dag_id, run_id).value(keys.member(ref.task_id, ref.map_index, ref.key))
+        name = value_key(dag_id, run_id, ref)
         with translated(), self._client.pipeline(transaction=True) as pipe:
             pipe.strlen(name)
             pipe.getrange(name, 0, max(limit, 1) - 1)
@@ -58,39 +55,10 @@ class XComReader:
         references (counted in the by-key index before anything is expanded) and the bytes
         the answer would carry (the sizes are in the meta hash), so an oversized batch costs
         Redis a few counts and small replies, never the values themselves."""
-        run = keys.run_keys(dag_id, run_id)
-        args: list[str | int] = [
-            limits.MAX_BATCH_SELECTORS,
-            limits.MAX_BATCH_RESPONSE_BYTES,
-            run.tag,
-        ]
-        for sel in selectors:
-            if sel.all_map_indexes:
-                args += ["m", keys.key_prefix(sel.key, sel.task_id)]
-            else:
-                args += ["r", keys.member(sel.task_id, sel.map_index, sel.key)]
+        script_keys, args = fetch_many_call(dag_id, run_id, selectors)
         with translated():
-            reply = self._fetch_many([run.by_key, run.meta], args)
-        if int(reply[0]) == -1:
-            _check_batch_size(int(reply[1]))
-        if int(reply[0]) == -2:
-            total = int(reply[1])
-            raise InvalidRequestError(
-                f"the batch would return {total:,} bytes; at most "
-                f"{limits.MAX_BATCH_RESPONSE_BYTES:,} fit in one call. Nothing was read. Fetch "
-                f"in smaller batches.",
-                {
-                    "field": "selectors",
-                    "size": str(total),
-                    "limit": str(limits.MAX_BATCH_RESPONSE_BYTES),
-                },
-            )
-        members, values = reply[1], reply[2]
-        found: list[tuple[XComRef, bytes | None]] = []
-        for raw, value in zip(members, values, strict=True):
-            task_id, map_index, key = keys.parse_member(raw.decode())
-            found.append((XComRef(task_id, key, map_index), value if value else None))
-        return found
+            reply = self._fetch_many(script_keys, args)
+        return fetch_many_result(reply)
 
     def list(self, dag_id: str, run_id: str, flt: ListFilter) -> Page:
         run = keys.run_keys(dag_id, run_id)
@@ -125,6 +93,62 @@ class XComReader:
             if entry is not None:
                 entries.append(entry)
         return Page(entries=entries, total=int(total), run_info=run_info_from(run_info, first_push))
+
+
+def value_key(dag_id: str, run_id: str, ref: XComRef) -> str:
+    """The key of one XCom's value (what fetch GETs)."""
+    return keys.run_keys(dag_id, run_id).value(keys.member(ref.task_id, ref.map_index, ref.key))
+
+
+def fetched(value: bytes | None, dag_id: str, run_id: str, ref: XComRef) -> bytes:
+    """fetch's answer for a GET's reply: the value, or XComNotFoundError."""
+    if value is None:
+        raise XComNotFoundError.for_ref(dag_id, run_id, ref.task_id, ref.map_index, ref.key)
+    return value
+
+
+def fetch_many_call(
+    dag_id: str, run_id: str, selectors: list[Selector]
+) -> tuple[list[str], list[str | int]]:
+    """KEYS and ARGV of the FETCH_MANY call for these selectors (AsyncXComStore sends the
+    same call)."""
+    run = keys.run_keys(dag_id, run_id)
+    args: list[str | int] = [
+        limits.MAX_BATCH_SELECTORS,
+        limits.MAX_BATCH_RESPONSE_BYTES,
+        run.tag,
+    ]
+    for sel in selectors:
+        if sel.all_map_indexes:
+            args += ["m", keys.key_prefix(sel.key, sel.task_id)]
+        else:
+            args += ["r", keys.member(sel.task_id, sel.map_index, sel.key)]
+    return [run.by_key, run.meta], args
+
+
+def fetch_many_result(reply: list[Any]) -> list[tuple[XComRef, bytes | None]]:
+    """FETCH_MANY's reply as fetch_many's answer, or its refusal of a batch too large (in
+    references or in bytes) raised."""
+    if int(reply[0]) == -1:
+        _check_batch_size(int(reply[1]))
+    if int(reply[0]) == -2:
+        total = int(reply[1])
+        raise InvalidRequestError(
+            f"the batch would return {total:,} bytes; at most "
+            f"{limits.MAX_BATCH_RESPONSE_BYTES:,} fit in one call. Nothing was read. Fetch "
+            f"in smaller batches.",
+            {
+                "field": "selectors",
+                "size": str(total),
+                "limit": str(limits.MAX_BATCH_RESPONSE_BYTES),
+            },
+        )
+    members, values = reply[1], reply[2]
+    found: list[tuple[XComRef, bytes | None]] = []
+    for raw, value in zip(members, values, strict=True):
+        task_id, map_index, key = keys.parse_member(raw.decode())
+        found.append((XComRef(task_id, key, map_index), value if value else None))
+    return found
 
 
 def _check_batch_size(count: int) -> None:

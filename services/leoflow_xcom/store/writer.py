@@ -13,43 +13,26 @@ registered a moment ago is not registered again unless its push needs it
 With `min_replica_acks` > 0 each write is followed, on the same connection, by `WAIT n t`: a
 push is acknowledged only when that many replicas confirmed it (StoreUnavailableError, saying
 the push may have landed, otherwise).
+
+Those rules are store/push_plan.py's, shared with the asyncio store (store/aio_store.py); this
+class runs their calls on redis-py.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from leoflow_xcom.core import keys
-from leoflow_xcom.core.errors import StoreUnavailableError, XComQuotaExceededError
 from leoflow_xcom.core.model import XComRef
-from leoflow_xcom.core.quotas import SCOPES, Quota
+from leoflow_xcom.core.quotas import Quota
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import StoreClient, is_cluster, translated
 from leoflow_xcom.store.node_scripts import NodeScript
-from leoflow_xcom.store.overlap import Call, Outcome, run_together
-from leoflow_xcom.store.registrations import GRACE_MS, RecentRegistrations
+from leoflow_xcom.store.overlap import Call, run_together
+from leoflow_xcom.store.push_plan import Acks, Outcome, PushRules, Step, drive
+from leoflow_xcom.store.push_plan import push_call as push_call  # where the bench finds it
+from leoflow_xcom.store.registrations import RecentRegistrations
 
 # XComs one clear script call deletes: Redis stays responsive between batches of a big run.
 CLEAR_BATCH = 512
-
-
-def push_call(
-    dag_id: str,
-    run_id: str,
-    member: str,
-    value: bytes,
-    ttl_ms: int,
-    run_info: bytes = b"",
-    quota: Quota | None = None,
-) -> tuple[list[str], list[Any]]:
-    """KEYS and ARGV of one call of the push script (the bench's raw-Redis floor uses it too).
-    Its reply: {expiry ms}, or {-1, which limit, usage, limit} over a quota."""
-    run = keys.run_keys(dag_id, run_id)
-    args = [value, ttl_ms, member, run_info, keys.run_member(dag_id, run_id)]
-    return (
-        [run.value(member), *keys.run_bookkeeping(dag_id, run_id)],
-        [*args, *(quota or Quota()).as_args()],
-    )
 
 
 class XComWriter:
@@ -63,19 +46,14 @@ class XComWriter:
         self._client = client
         self._recent = recent or RecentRegistrations()
         self._cluster = is_cluster(client)
-        self._acks = min_replica_acks
-        self._wait_ms = wait_timeout_ms
+        self._acks = Acks(min_replica_acks, wait_timeout_ms)
+        self._rules = PushRules(self._cluster, self._acks, self._recent)
         self._push = NodeScript(client, scripts.PUSH)
-        self._register = NodeScript(client, scripts.REGISTER_RUN)
+        self._scripts = {
+            scripts.PUSH: self._push,
+            scripts.REGISTER_RUN: NodeScript(client, scripts.REGISTER_RUN),
+        }
         self._clear = NodeScript(client, scripts.CLEAR)
-
-    def _run(self, script: NodeScript, script_keys: list[str], args: list[Any]) -> Any:
-        if not self._acks:
-            return script(script_keys, args)
-        reply, acked = script.acked(script_keys, args, self._acks, self._wait_ms)
-        if acked < self._acks:
-            raise StoreUnavailableError.unconfirmed(acked, self._acks, self._wait_ms)
-        return reply
 
     def push(
         self,
@@ -89,70 +67,24 @@ class XComWriter:
     ) -> int:
         """Store the value with its TTL, index it, count it against the quotas and list its run,
         atomically. Returns expiry (Unix ms). Over a quota: XComQuotaExceededError, nothing
-        stored."""
-        member = keys.member(ref.task_id, ref.map_index, ref.key)
-        script_keys, args = push_call(
-            dag_id, run_id, member, value, ttl_seconds * 1000, run_info, quota
-        )
-        if self._cluster:
-            return self._push_and_register(dag_id, run_id, script_keys, args, len(value))
+        stored. What is decided is store/push_plan.py's (shared with AsyncXComStore); here
+        its calls run on redis-py."""
+        plan = self._rules.plan(dag_id, run_id, ref, value, ttl_seconds, run_info, quota)
         with translated():
-            reply: list[Any] = self._run(self._push, script_keys, args)
-        return _expiry(reply, dag_id, len(value))
+            return drive(plan, self._run_steps)
 
-    def _push_and_register(
-        self, dag_id: str, run_id: str, script_keys: list[str], args: list[Any], size: int
-    ) -> int:
-        """The push script on the run's shard (its first six keys), REGISTER_RUN on the shard
-        of the run indexes (the rest), overlapped, unless this process registered the run a
-        moment ago. Registered at the indexes' node's now + ttl + a grace; registered again,
-        before the push is acknowledged, when the push's own expiry is later still (clocks far
-        apart, or the recent registration is getting old) or when a recent registration was
-        undone (the push script found the run new: a clear emptied it meanwhile)."""
-        ttl_ms, run_member = args[1], args[4]
-        indexes = script_keys[6:]
-        push = Call(self._push, script_keys[:6], args)
-        known = self._recent.registered_until(run_member)
-        registered: Outcome | None = None
-        with translated():
-            if known is None:
-                # Registration first: written first, its node starts first.
-                register = self._registration(indexes, 0, ttl_ms, run_member)
-                registered, pushed = run_together([register, push], self._acks, self._wait_ms)
-            else:
-                [pushed] = run_together([push], self._acks, self._wait_ms)
-            reply: list[Any] = self._confirmed(pushed)
-        expires = _expiry(reply, dag_id, size)  # a refusal over a quota wins over the rest
-        with translated():
-            if registered is not None:
-                until = int(self._confirmed(registered))
-            else:
-                assert known is not None
-                if not int(reply[1]) and known >= expires:
-                    return expires  # covered; the window is not extended by not registering
-                # Undone meanwhile (the run is new again: a clear emptied it), or too short.
-                until = self._register_alone(indexes, 0, ttl_ms, run_member)
-            if until < expires:  # the push ran later than the grace covers (clocks apart)
-                until = self._register_alone(indexes, expires, ttl_ms, run_member)
-        self._recent.confirmed(run_member, until)
-        return expires
-
-    def _registration(self, indexes: list[str], expires: int, ttl_ms: int, run: str) -> Call:
-        """REGISTER_RUN for `expires`, or for its node's now + ttl + the grace when 0."""
-        return Call(self._register, indexes, [expires, ttl_ms, run, GRACE_MS])
-
-    def _register_alone(self, indexes: list[str], expires: int, ttl_ms: int, run: str) -> int:
-        [outcome] = run_together(
-            [self._registration(indexes, expires, ttl_ms, run)], self._acks, self._wait_ms
-        )
-        return int(self._confirmed(outcome))
-
-    def _confirmed(self, outcome: Outcome) -> Any:
-        if outcome.error is not None:
-            raise outcome.error
-        if self._acks and (outcome.acked or 0) < self._acks:
-            raise StoreUnavailableError.unconfirmed(outcome.acked or 0, self._acks, self._wait_ms)
-        return outcome.reply
+    def _run_steps(self, steps: list[Step]) -> list[Outcome]:
+        if not self._cluster:
+            # The one push call: the node script's own path (a pipeline with WAIT under acks).
+            [step] = steps
+            if not self._acks.replicas:
+                return [Outcome(reply=self._push(step.keys, step.args))]
+            reply, acked = self._push.acked(
+                step.keys, step.args, self._acks.replicas, self._acks.wait_ms
+            )
+            return [Outcome(reply=reply, acked=acked)]
+        calls = [Call(self._scripts[s.script], s.keys, s.args) for s in steps]
+        return run_together(calls, self._acks.replicas, self._acks.wait_ms)
 
     def clear(
         self,
@@ -197,14 +129,3 @@ class XComWriter:
                 for index in indexes:
                     self._client.zrem(index, run_member)
         return deleted
-
-
-def _expiry(reply: list[Any], dag_id: str, size: int) -> int:
-    """The push script's expiry (Unix ms), or its refusal over a quota raised."""
-    if int(reply[0]) < 0:
-        scope, measure = SCOPES[int(reply[1]) - 1]
-        adding = size if measure == "bytes" else 1
-        raise XComQuotaExceededError.over(
-            scope, measure, int(reply[2]), int(reply[3]), adding, dag_id
-        )
-    return int(reply[0])
