@@ -116,8 +116,11 @@ class AsyncXComStore:
         try:
             steps = next(plan)
             while True:
-                outcomes = await asyncio.gather(*(self._outcome(step) for step in steps))
-                steps = plan.send(list(outcomes))
+                if len(steps) == 1:  # the usual push: no task for gather to schedule
+                    outcomes = [await self._outcome(steps[0])]
+                else:
+                    outcomes = list(await asyncio.gather(*(self._outcome(s) for s in steps)))
+                steps = plan.send(outcomes)
         except StopIteration as done:
             return int(done.value)
 
