@@ -14,8 +14,10 @@ bound is how many there are and how long they stay:
   more wait than the untrusted pool holds, those waiting past WAIT_GRACE_SECONDS are closed, the
   longest first.
 
-Each wait for a message runs under its own `asyncio.timeout` at the stream's deadline (a timer,
-no watchdog); closing a stream early (drain, eviction) moves that deadline to now. A stream is
+Each stream has one timer at its deadline; when it fires on a stream that is waiting for a
+message, the waiting task is cancelled and the stream closed (no watchdog thread, and no timer
+work per item: answering an item only moves the deadline, and the timer looks again when it
+fires). Closing a stream early (drain, eviction) cancels its wait the same way. A stream is
 only closed while it waits for its next message, never while it answers one; clients see
 CANCELLED and reconnect (the SDK does so transparently, resending what was not answered, which
 is safe because pushes are idempotent).
@@ -28,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -63,24 +65,46 @@ class StreamClosedError(Exception):
 
 
 class Stream:
-    """One open stream: its pool, its deadline, and the wait it is in (to end it early)."""
+    """One open stream: its pool, its deadline, and the task that waits for its messages (to
+    end the wait early)."""
 
-    __slots__ = ("closed_for", "deadline", "kind", "since", "trusted", "waiting")
+    __slots__ = ("closed_for", "deadline", "kind", "reading", "since", "task", "timer", "trusted")
 
     def __init__(self, kind: Kind, trusted: bool, deadline: float, since: float = 0.0) -> None:
         self.kind = kind
         self.trusted = trusted
         self.deadline = deadline  # loop time
         self.since = since
-        self.waiting: asyncio.Timeout | None = None
+        self.reading = False  # waiting for a message: the only time it may be closed
+        self.task: asyncio.Task[Any] | None = None
+        # One timer per stream, moved only when it fires (answering an item just moves the
+        # deadline): no timer work per item.
+        self.timer: asyncio.TimerHandle | None = None
         self.closed_for: str | None = None
 
     def close_now(self, why: str) -> None:
         """End the current (or the next) wait for a message at once."""
         if self.closed_for is None:
             self.closed_for = why
-        if self.waiting is not None and not self.waiting.expired():
-            self.waiting.reschedule(asyncio.get_running_loop().time())
+        if self.reading and self.task is not None:
+            self.task.cancel()
+
+    def due(self) -> None:
+        """The timer fired: close the stream if it waits past its deadline, else look again
+        at the deadline (an answered item moved it)."""
+        self.timer = None
+        if not self.reading:
+            return  # answering: the next wait checks the deadline and re-arms the timer
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self.deadline:
+            self.close_now("idle" if self.trusted else "auth")
+        else:
+            self.timer = loop.call_at(self.deadline, self.due)
+
+    def stop_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 class StreamGuard:
@@ -138,6 +162,7 @@ class StreamGuard:
         return True
 
     def close(self, stream: Stream) -> None:
+        stream.stop_timer()
         (self._trusted if stream.trusted else self._untrusted).discard(stream)
 
     # -- waiting for a message ---------------------------------------------------------------
@@ -145,20 +170,26 @@ class StreamGuard:
     async def read(self, stream: Stream, read: Callable[[], Awaitable[T]]) -> T:
         """The stream's next message, or StreamClosedError at its deadline (or earlier, when the
         guard closes it meanwhile)."""
+        loop = asyncio.get_running_loop()
+        if stream.closed_for is None and loop.time() >= stream.deadline:
+            stream.closed_for = "idle" if stream.trusted else "auth"
         if stream.closed_for is not None:
-            raise StreamClosedError(stream.closed_for)
-        timeout = asyncio.timeout_at(stream.deadline)
-        stream.waiting = timeout
-        try:
-            async with timeout:
-                message = await read()
-        except TimeoutError:
-            why = stream.closed_for or ("idle" if stream.trusted else "auth")
             self.cancelled += 1
-            raise StreamClosedError(why) from None
+            raise StreamClosedError(stream.closed_for)
+        if stream.timer is None:
+            stream.timer = loop.call_at(stream.deadline, stream.due)
+        stream.task = asyncio.current_task()
+        stream.reading = True
+        try:
+            return await read()
+        except asyncio.CancelledError:
+            if stream.closed_for is None or stream.task is None:
+                raise  # not the guard's doing: the call itself was cancelled
+            stream.task.uncancel()
+            self.cancelled += 1
+            raise StreamClosedError(stream.closed_for) from None
         finally:
-            stream.waiting = None
-        return message
+            stream.reading = False
 
     async def first_message(self, read: Callable[[], Awaitable[T]]) -> T:
         """A unary-request call's one message. Never refused: an honest call's message comes
@@ -173,6 +204,7 @@ class StreamGuard:
         try:
             return await self.read(stream, read)
         finally:
+            stream.stop_timer()
             self._waiting.pop(stream, None)
 
     def _evict_waiting(self) -> None:
