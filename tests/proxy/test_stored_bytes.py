@@ -50,6 +50,8 @@ KEY_TEXT = st.text(
 
 def store(r: redis.Redis, key: str, value: bytes, facts: bytes | None) -> None:
     run = keys.run_keys(DAG, RUN)
+    # One XCom per example: the run's listing must not page earlier examples' keys past it.
+    r.delete(run.index, run.by_key, run.expiry, run.meta)
     member = keys.member(TASK, -1, key)
     now = int(time.time() * 1000)
     r.set(run.value(member), value, px=TTL_MS)
