@@ -57,6 +57,11 @@ def _nullable_to_union(node: Any) -> Any:
     return out
 
 
+# A key may hold slashes; a map index is an integer (Airflow's routers refuse anything else, so
+# `.../xcomEntries/dependencies` is an XCom key, never `.../{map_index}/dependencies`).
+_PARAMETER_PATTERNS = {"xcom_key": "(.+)", "map_index": r"(-?\d+)"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Spec:
     document: dict[str, Any]
@@ -71,7 +76,7 @@ class Spec:
         for template, item in self.document["paths"].items():
             pattern = re.sub(
                 r"\\\{(\w+)\\\}",
-                lambda m: "(.+)" if m.group(1) == "xcom_key" else "([^/]+)",
+                lambda m: _PARAMETER_PATTERNS.get(m.group(1), "([^/]+)"),
                 re.escape(self.prefix + template),
             )
             if re.fullmatch(pattern, path) and method.lower() in item:
