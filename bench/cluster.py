@@ -11,7 +11,6 @@ global slot travels beside the push (both written before either reply is read), 
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import tempfile
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from bench import stack
 from bench.report import Check
-from bench.runner import ClientPool, Raw, Runner
+from bench.runner import ClientPool, Runner, side_by_side
 from bench.stats import Series
 from leoflow_xcom.core.policies import parse_policy
 from leoflow_xcom.settings import RedisSettings
@@ -75,22 +74,11 @@ def measure(
             redis_env={**env, "LEOFLOW_REDIS_MIN_REPLICA_ACKS": "1"},
         )
         runners = {label: Runner(s, pool, payload) for label, s in stacks.items()}
-        gathered: dict[tuple[str, str], Raw] = {}
-        for round_no in range(rounds):
-            for name in SCENARIOS:
-                for label, runner in runners.items():
-                    raw = runner.measure(name, 1, seconds)
-                    key = (label, name)
-                    gathered[key] = gathered[key].add(raw) if key in gathered else raw
-                    progress(f"cluster section round {round_no + 1}/{rounds} {label} {name}")
+        series = side_by_side(runners, SCENARIOS, 1, rounds, seconds, progress, "cluster section")
     finally:
         for running in stacks.values():
             running.stop()
         cluster.stop()
-    series = [
-        dataclasses.replace(raw.summary()[0], scenario=f"{label}:{name}")
-        for (label, name), raw in gathered.items()
-    ]
     return series, checks(series)
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import multiprocessing
 import multiprocessing.connection
 import time
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.process import BaseProcess
 
 import psutil
@@ -154,6 +155,35 @@ class Raw:
             ),
             ms,
         )
+
+
+def side_by_side(
+    runners: Mapping[str, Runner],
+    scenarios: Sequence[str],
+    clients: int,
+    rounds: int,
+    seconds: float,
+    progress: Callable[[str], None],
+    section: str,
+    alternate: bool = False,
+) -> list[Series]:
+    """Each scenario on each runner, interleaved round after round so noise lands on all
+    alike (`alternate`: the order of the runners reversed every other round, so a drift in
+    load favours none); one series per runner and scenario, named `<runner>:<scenario>`."""
+    gathered: dict[tuple[str, str], Raw] = {}
+    labels = list(runners)
+    for round_no in range(rounds):
+        for name in scenarios:
+            order = labels[::-1] if alternate and round_no % 2 else labels
+            for label in order:
+                raw = runners[label].measure(name, clients, seconds)
+                key = (label, name)
+                gathered[key] = gathered[key].add(raw) if key in gathered else raw
+                progress(f"{section} round {round_no + 1}/{rounds} {label} {name}")
+    return [
+        dataclasses.replace(raw.summary()[0], scenario=f"{label}:{name}")
+        for (label, name), raw in gathered.items()
+    ]
 
 
 def _cpu(proc: psutil.Process) -> float:

@@ -10,13 +10,12 @@ much a second process gives here, not on a host with cores to spare.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Callable
 
 from bench import stack
 from bench.report import SESSIONS
-from bench.runner import ClientPool, Raw, Runner
+from bench.runner import ClientPool, Runner, side_by_side
 from bench.stats import Series
 from leoflow_xcom.testing.ports import free_port
 
@@ -50,24 +49,13 @@ def measure(
                     "LEOFLOW_XCOM_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
                 },
             )
-        runners = {n: Runner(s, pool, payload) for n, s in stacks.items()}
-        gathered: dict[tuple[int, str], Raw] = {}
-        for round_no in range(rounds):
-            for name in SCENARIOS:
-                # Alternate which goes first, so a drift in load favours neither.
-                order = PROCESSES if round_no % 2 == 0 else PROCESSES[::-1]
-                for n in order:
-                    raw = runners[n].measure(name, SESSIONS, seconds)
-                    key = (n, name)
-                    gathered[key] = gathered[key].add(raw) if key in gathered else raw
-                    progress(f"scaling round {round_no + 1}/{rounds} {label(n)} {name}")
+        runners = {label(n): Runner(s, pool, payload) for n, s in stacks.items()}
+        return side_by_side(
+            runners, SCENARIOS, SESSIONS, rounds, seconds, progress, "scaling", alternate=True
+        )
     finally:
         for running in stacks.values():
             running.stop()
-    return [
-        dataclasses.replace(raw.summary()[0], scenario=f"{label(n)}:{name}")
-        for (n, name), raw in gathered.items()
-    ]
 
 
 def table(series: list[Series]) -> str:
