@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import hashlib
 import ssl
 import time
@@ -362,6 +363,12 @@ class PipelinedRedis:
         return ssl.create_default_context(cafile=ca)
 
 
+@functools.cache
+def _sha(source: str) -> str:
+    # Per call on the hot path: the scripts are a few constants, hashed once each.
+    return hashlib.sha1(source.encode("utf-8")).hexdigest()
+
+
 def _evalsha(source: str, keys: list[str], args: list[Any], read_only: bool) -> tuple[Any, ...]:
-    sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+    sha = _sha(source)
     return ("EVALSHA_RO" if read_only else "EVALSHA", sha, len(keys), *keys, *args)
