@@ -125,7 +125,6 @@ class StreamGuard:
         self._waiting: dict[Stream, None] = {}  # insertion-ordered: the oldest first
         self._evicting: asyncio.TimerHandle | None = None
         self.draining = False
-        self.cancelled = 0  # streams the guard closed (metrics, tests)
 
     @staticmethod
     def _now() -> float:
@@ -174,7 +173,6 @@ class StreamGuard:
         if stream.closed_for is None and loop.time() >= stream.deadline:
             stream.closed_for = "idle" if stream.trusted else "auth"
         if stream.closed_for is not None:
-            self.cancelled += 1
             raise StreamClosedError(stream.closed_for)
         if stream.timer is None:
             stream.timer = loop.call_at(stream.deadline, stream.due)
@@ -186,7 +184,6 @@ class StreamGuard:
             if stream.closed_for is None or stream.task is None:
                 raise  # not the guard's doing: the call itself was cancelled
             stream.task.uncancel()
-            self.cancelled += 1
             raise StreamClosedError(stream.closed_for) from None
         finally:
             stream.reading = False
@@ -234,9 +231,6 @@ class StreamGuard:
             stream.deadline = self._now() + self._idle_seconds
         elif stream.kind is Kind.REFLECTION:
             stream.deadline = self._now() + self._auth_seconds
-
-    def overdue(self, stream: Stream) -> bool:
-        return self._now() > stream.deadline
 
     def counts(self) -> tuple[int, int]:
         """(trusted, untrusted) streams open now."""
