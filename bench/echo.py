@@ -18,7 +18,7 @@ from leoflow_xcom._proto import xcom_pb2 as pb
 from leoflow_xcom.core import keys
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.pipelined import PipelinedRedis
-from leoflow_xcom.store.writer import push_call
+from leoflow_xcom.store.push_plan import push_call
 
 SERVICE = "leoflow.xcom.bench.v1.Echo"
 PUSH = f"/{SERVICE}/Push"

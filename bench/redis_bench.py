@@ -17,7 +17,7 @@ import redis
 
 from leoflow_xcom.core import keys
 from leoflow_xcom.store import scripts
-from leoflow_xcom.store.writer import push_call
+from leoflow_xcom.store.push_plan import push_call
 
 CLIENTS = 32
 KEYSPACE = 100_000

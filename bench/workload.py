@@ -25,7 +25,7 @@ from leoflow_xcom.core import keys
 from leoflow_xcom.settings import RedisSettings
 from leoflow_xcom.store import scripts
 from leoflow_xcom.store.connection import connect
-from leoflow_xcom.store.writer import push_call
+from leoflow_xcom.store.push_plan import push_call
 
 # The DAG the bench pushes and fetches through (config/dags/etl_daily.json, no schema on this
 # key): `load` pushes, `notify` (which depends on it) fetches.

@@ -28,7 +28,6 @@ from leoflow_xcom.store.connection import StoreClient, is_cluster, translated
 from leoflow_xcom.store.node_scripts import NodeScript
 from leoflow_xcom.store.overlap import Call, run_together
 from leoflow_xcom.store.push_plan import Acks, Outcome, PushRules, Step, drive
-from leoflow_xcom.store.push_plan import push_call as push_call  # where the bench finds it
 from leoflow_xcom.store.registrations import RecentRegistrations
 
 # XComs one clear script call deletes: Redis stays responsive between batches of a big run.
