@@ -30,6 +30,9 @@ from leoflow_xcom.core.errors import XComError
 
 _Answer = pb.SessionResponse | XComError
 
+# How long close() waits for the receiver thread; a cancelled call ends it at once.
+_CLOSE_SECONDS = 5.0
+
 
 class _Stream:
     """One XComSession call: an outgoing queue, the waiters by id, and the receiver thread."""
@@ -48,7 +51,7 @@ class _Stream:
             iter(self._outgoing.get, None), metadata=metadata, wait_for_ready=True
         )
         self._receiver = threading.Thread(
-            target=self._receive, name="xcom-session-receiver", daemon=True
+            target=self._receive, args=(self._call,), name="xcom-session-receiver", daemon=True
         )
         self._receiver.start()
 
@@ -66,19 +69,30 @@ class _Stream:
             self.waiters.pop(request_id, None)
 
     def close(self) -> None:
+        call, self._call = self._call, None
+        if call is None:
+            return
         self._outgoing.put(None)
-        self._call.cancel()
+        call.cancel()
+        # Finish here, while every thread still runs. Left to the interpreter's exit, the call
+        # is finalised by a garbage collection that takes the call's lock, which a daemon
+        # thread frozen by that exit may hold: the process then never exits. With the receiver
+        # done, `call` is the last reference, so the finaliser runs on return, lock free.
+        if self._receiver is not threading.current_thread():
+            self._receiver.join(_CLOSE_SECONDS)
 
-    def _receive(self) -> None:
+    def _receive(self, call: Any) -> None:
         failure: grpc.RpcError | None = None
         try:
-            for response in self._call:
+            for response in call:
                 with self._lock:
                     waiter = self.waiters.pop(response.id, None)
                 if waiter is not None:  # None: the caller already gave up (deadline)
                     waiter.put(response)
         except grpc.RpcError as exc:
-            failure = exc
+            # The call is the exception: its traceback holds this frame, which holds the call.
+            # Dropped, so no cycle is left for a garbage collection at exit (see close()).
+            failure = exc.with_traceback(None)
         error = _core.stream_error(failure)
         with self._lock:
             self.error = error
