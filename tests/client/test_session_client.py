@@ -27,6 +27,7 @@ from leoflow_xcom.client import (
     XComSchemaMismatchError,
     XComTooLargeError,
 )
+from leoflow_xcom.client import _session as session
 from leoflow_xcom.core.limits import MAX_VALUE_BYTES
 from leoflow_xcom.server import app
 from leoflow_xcom.testing.redis_server import RedisProcess
@@ -102,6 +103,22 @@ def test_close_frees_the_stream_without_a_garbage_collection(target: str, mint: 
         with make(target, mint(task_id="a")) as client:
             client.push("k", {"v": 1})
             assert len(_live_streams() - before) == 1
+        assert _live_streams() - before == set()
+        assert "xcom-session-receiver" not in {t.name for t in threading.enumerate()}
+    finally:
+        gc.enable()
+
+
+def test_a_client_never_closed_is_closed_before_the_interpreter_exits(
+    target: str, mint: Mint
+) -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        before = _live_streams()
+        client = make(target, mint(task_id="a"))
+        client.push("k", {"v": 1})
+        session.close_open_streams()  # what atexit runs
         assert _live_streams() - before == set()
         assert "xcom-session-receiver" not in {t.name for t in threading.enumerate()}
     finally:

@@ -6,7 +6,8 @@ the stream and hands each answer to its waiter. When the stream breaks, every ca
 waiting gets ServiceUnavailableError, and the client's retry loop sends it again on a new
 stream (opened on demand, on whichever replica the channel picks) within the call's deadline.
 Pushes are idempotent per key, so a push whose answer was lost can be sent again without
-duplicating anything; an answered push is never sent again.
+duplicating anything; an answered push is never sent again. close() (or the interpreter's exit,
+for a client never closed) ends the stream and its receiver before returning.
 
 AsyncSessionTransport (_aio_session.py) is the same transport for asyncio; what both do apart
 from waiting (item building, answers, why a stream broke) is in _core.
@@ -14,9 +15,11 @@ from waiting (item building, answers, why a stream broke) is in _core.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +57,7 @@ class _Stream:
             target=self._receive, args=(self._call,), name="xcom-session-receiver", daemon=True
         )
         self._receiver.start()
+        _open_streams.add(self)
 
     def send(self, request: pb.SessionRequest, waiter: queue.SimpleQueue[_Answer]) -> bool:
         """Register the waiter and send; False if this stream has already broken."""
@@ -72,6 +76,7 @@ class _Stream:
         call, self._call = self._call, None
         if call is None:
             return
+        _open_streams.discard(self)
         self._outgoing.put(None)
         call.cancel()
         # Finish here, while every thread still runs. Left to the interpreter's exit, the call
@@ -101,6 +106,17 @@ class _Stream:
         self._outgoing.put(None)  # ends the request iterator grpc consumes
         for waiter in waiters.values():
             waiter.put(error)
+
+
+# Streams not closed yet: a client the program never closed is closed before the interpreter
+# exits, while every thread still runs (see _Stream.close), so a forgotten close() cannot hang.
+_open_streams: weakref.WeakSet[_Stream] = weakref.WeakSet()
+
+
+@atexit.register
+def close_open_streams() -> None:
+    for stream in list(_open_streams):
+        stream.close()
 
 
 class SessionTransport:
