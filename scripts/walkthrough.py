@@ -58,8 +58,11 @@ class Outcome:
     code: int
     stdout: str
     stderr: str
+    started: bool = True  # False: the shell stopped (timeout) before this step began
 
     def problem(self) -> str | None:
+        if not self.started:
+            return "not reached: an earlier step did not finish"
         if self.code < 0:
             return f"did not finish within {STEPS_SECONDS:.0f} s"
         if self.step.reason is not None:
@@ -209,9 +212,10 @@ def run_steps(found: list[Step], env: dict[str, str]) -> list[Outcome]:
         for number, step in enumerate(found):
             base = Path(out_dir) / str(number)
             rc = _read(base.with_suffix(".rc")).strip()
-            code = int(rc) if rc else -1  # the shell stopped (timeout) before this step
+            code = int(rc) if rc else -1  # the shell stopped (timeout) during or before it
             out, err = _read(base.with_suffix(".out")), _read(base.with_suffix(".err"))
-            outcomes.append(Outcome(step, code, out, err))
+            started = base.with_suffix(".out").exists()  # its redirection opened the file
+            outcomes.append(Outcome(step, code, out, err, started))
     return outcomes
 
 
@@ -306,9 +310,10 @@ def run(found: list[Step]) -> int:
 
 
 def report(outcomes: list[Outcome]) -> bool:
-    """Print every step as a reader would see it; True when one did not do what README says."""
-    failed = False
-    for outcome in outcomes:
+    """Print every step as a reader would see it; True when one did not do what README says.
+    The first failure is repeated last, so a log's tail names it."""
+    first: str | None = None
+    for number, outcome in enumerate(outcomes, 1):
         print(f"$ {outcome.step.command}", flush=True)
         for text in (outcome.stdout, outcome.stderr):
             if text:
@@ -316,8 +321,10 @@ def report(outcomes: list[Outcome]) -> bool:
         problem = outcome.problem()
         if problem:
             say(f"FAILED: {problem}")
-            failed = True
-    return failed
+            first = first or f"step {number} failed first: `{outcome.step.command}`: {problem}"
+    if first:
+        say(first)
+    return first is not None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from leoflow_xcom.testing.paths import ROOT
 from scripts import walkthrough
 
@@ -86,3 +88,18 @@ echo "$GREETING" >&2; echo '{"x": 1}'   # {"x": 1}
     assert [o.code for o in outcomes] == [0, 0, 1]
     assert outcomes[1].stderr == "hello\n"
     assert [o.problem() for o in outcomes] == [None, None, "expected NOPE_REASON on stderr"]
+
+
+def test_a_step_that_hangs_is_named_and_the_rest_are_not_reached(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(walkthrough, "STEPS_SECONDS", 1.0)
+    outcomes = walkthrough.run_steps(walkthrough.steps("true\nsleep 3\ntrue\n"), dict(os.environ))
+    assert [o.problem() for o in outcomes] == [
+        None,
+        "did not finish within 1 s",
+        "not reached: an earlier step did not finish",
+    ]
+    assert walkthrough.report(outcomes)
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == "walkthrough: step 2 failed first: `sleep 3`: did not finish within 1 s"
