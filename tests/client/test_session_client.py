@@ -5,6 +5,7 @@ that never lose an acknowledged push."""
 from __future__ import annotations
 
 import gc
+import os
 import queue
 import threading
 import time
@@ -123,6 +124,19 @@ def test_a_client_never_closed_is_closed_before_the_interpreter_exits(
         assert "xcom-session-receiver" not in {t.name for t in threading.enumerate()}
     finally:
         gc.enable()
+
+
+def test_a_forked_child_leaves_its_parents_stream_alone(target: str, mint: Mint) -> None:
+    with make(target, mint(task_id="a")) as client:
+        client.push("k", {"v": 1})
+        pid = os.fork()
+        if pid == 0:  # the child: what its exit would run, then a bare exit
+            streams = list(session._open_streams)
+            session.close_open_streams()
+            os._exit(0 if streams and all(s._call is not None for s in streams) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the child closed its parent's stream"
+        assert client.push("k2", {"v": 2}).size_bytes == 7  # still served on that stream
 
 
 def _live_streams() -> set[int]:

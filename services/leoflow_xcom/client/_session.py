@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import queue
 import threading
 import weakref
@@ -57,6 +58,7 @@ class _Stream:
             target=self._receive, args=(self._call,), name="xcom-session-receiver", daemon=True
         )
         self._receiver.start()
+        self.pid = os.getpid()
         _open_streams.add(self)
 
     def send(self, request: pb.SessionRequest, waiter: queue.SimpleQueue[_Answer]) -> bool:
@@ -116,7 +118,8 @@ _open_streams: weakref.WeakSet[_Stream] = weakref.WeakSet()
 @atexit.register
 def close_open_streams() -> None:
     for stream in list(_open_streams):
-        stream.close()
+        if stream.pid == os.getpid():  # a forked child must not touch its parent's calls
+            stream.close()
 
 
 class SessionTransport:
